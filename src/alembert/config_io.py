@@ -1,0 +1,168 @@
+"""Reading and writing configs: YAML (safe_load only), ``--set`` overrides, errors that name file, key and line."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from alembert.errors import ConfigError, suggest
+
+
+__all__ = ["apply_overrides", "dump_config", "load_config", "parse_config"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _find_line(text: str | None, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the YAML node at ``loc`` in ``text``, or of its deepest existing parent."""
+    if not text:
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == str(key)]
+            if not found:
+                break
+            line = found[0][0].start_mark.line + 1
+            node = found[0][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at the parent of ``loc`` (for close-match suggestions)."""
+    current: Any = model
+    for key in loc[:-1]:
+        if isinstance(key, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or key not in current.model_fields:
+            return []
+        annotation = current.model_fields[key].annotation
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
+        if getattr(annotation, "__origin__", None) is list:
+            current = args[0]
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _to_config_error(err: ValidationError, model: type[BaseModel], source: str, text: str | None) -> ConfigError:
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(part) for part in loc) or "<root>"
+    line = _find_line(text, loc)
+    where = f"{source}:{line}" if line else source
+    if first["type"] == "extra_forbidden":
+        hint = suggest(str(loc[-1]), _allowed_keys(model, loc))
+        message = f"unknown key '{key}'{hint}"
+    elif first["type"] == "missing":
+        message = f"missing required key '{key}'"
+    else:
+        message = f"{key}: {first['msg']} (got {first.get('input')!r})"
+    more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
+    return ConfigError(f"{where}: {message}{more}")
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``key.path=value`` overrides applied (values parsed as YAML).
+
+    A path step into a list is an index (``stages.0``) or the ``name`` of an element (``stages.distill``).
+    """
+    result = copy.deepcopy(data)
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--set {override!r}: expected key.path=value")
+        path, raw = override.split("=", 1)
+        parts = [p for p in path.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"--set {override!r}: empty key")
+        node: Any = result
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                index = _list_index(node, part, path)
+                if last:
+                    node[index] = _parse_value(raw)
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = _parse_value(raw)
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {path}: '{'.'.join(parts[:i])}' is a value, not a section")
+    return result
+
+
+def _list_index(items: list[Any], part: str, path: str) -> int:
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        if not -len(items) <= index < len(items):
+            raise ConfigError(f"--set {path}: index {index} out of range (list has {len(items)} items)")
+        return index
+    names = [item.get("name") for item in items if isinstance(item, dict)]
+    if part in names:
+        return names.index(part)
+    raise ConfigError(f"--set {path}: no list element named '{part}'{suggest(part, [n for n in names if n])}")
+
+
+def parse_config(
+    model: type[ModelT], data: dict[str, Any], *, source: str = "<config>", text: str | None = None
+) -> ModelT:
+    """Validate a mapping into ``model``; errors become one-line :class:`ConfigError` naming key and line."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise _to_config_error(err, model, source, text) from None
+
+
+def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
+    """Read a YAML file with ``yaml.safe_load``, apply ``--set`` overrides and validate it into ``model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config ({err})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        raise ConfigError(f"{path}: config file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    data = apply_overrides(data, overrides or [])
+    return parse_config(model, data, source=str(path), text=text if not overrides else None)
+
+
+def dump_config(config: BaseModel, path: str | Path) -> None:
+    """Write the resolved config as YAML (the run folder's ``config.yaml``)."""
+    data = config.model_dump(mode="json")
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

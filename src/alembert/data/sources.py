@@ -1,0 +1,128 @@
+"""Resolve a run's ``data`` section into tokenised train/dev/test datasets (validated before training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from transformers import PreTrainedTokenizerBase
+
+from alembert.config import DataConfig
+from alembert.data.batches import tokenize_examples, tokenize_texts
+from alembert.data.glue import GlueTask
+from alembert.data.readers import Example, find_split_files, read_examples, read_text_corpus, rows_from_records
+from alembert.errors import DataError
+
+
+__all__ = ["TaskData", "load_examples", "load_mlm_data", "load_task_data"]
+
+
+@dataclass
+class TaskData:
+    """Tokenised splits of one task.
+
+    Attributes:
+        train: training set (``None`` for evaluation-only use).
+        dev: dev sets by name (``dev``; MNLI: ``dev_matched`` and ``dev_mismatched``).
+        test: unlabelled test sets by name.
+    """
+
+    train: datasets.Dataset | None
+    dev: dict[str, datasets.Dataset] = field(default_factory=dict)
+    test: dict[str, datasets.Dataset] = field(default_factory=dict)
+
+
+def _split_paths(cfg: DataConfig, task: GlueTask, split: str) -> list[Path]:
+    explicit = getattr(cfg, split)
+    if explicit is not None:
+        path = Path(explicit)
+        if path.is_dir():
+            found = find_split_files(path, task, split)
+            if not found and split != "test":
+                raise DataError(f"data.{split}: no {split} file for task {task.name} in folder {path}")
+            return found
+        if not path.exists():
+            raise DataError(f"data.{split}: '{path}' not found")
+        return [path]
+    if split != "train" and cfg.train is not None and Path(cfg.train).is_dir():
+        return find_split_files(Path(cfg.train), task, split)
+    return []
+
+
+def _hub_examples(cfg: DataConfig, task: GlueTask, split: str) -> dict[str, list[Example]]:
+    name = cfg.hub_name or task.hub_name[0]
+    config = cfg.hub_config or task.hub_name[1] or None
+    hub_split = {"train": ["train"], "dev": ["validation"], "test": ["test"]}[split]
+    if task.name == "mnli" and split != "train":
+        hub_split = [f"{'validation' if split == 'dev' else 'test'}_{kind}" for kind in ("matched", "mismatched")]
+    result = {}
+    for part in hub_split:
+        try:
+            table = datasets.load_dataset(name, config, split=part)
+        except Exception as err:  # the Hub raises many types; report one line
+            raise DataError(f"data.hub_name: cannot load '{name}' ({config}) split {part}: {err}") from None
+        records = [(i + 1, row) for i, row in enumerate(table)]
+        result[part] = rows_from_records(
+            records, task, f"{name}:{part}", cfg.text_columns, cfg.label_column, split != "test"
+        )
+    return result
+
+
+def load_examples(cfg: DataConfig, task: GlueTask, split: str) -> dict[str, list[Example]]:
+    """Read and validate the examples of one split, keyed by file stem (``dev``, ``dev_matched`` …)."""
+    if cfg.format == "hub":
+        return _hub_examples(cfg, task, split)
+    result = {}
+    for path in _split_paths(cfg, task, split):
+        examples = read_examples(
+            path,
+            task,
+            file_format=cfg.format,
+            text_columns=cfg.text_columns,
+            label_column=cfg.label_column,
+            require_labels=split != "test",
+        )
+        limit = cfg.max_train_samples if split == "train" else cfg.max_eval_samples
+        result[path.stem] = examples[:limit] if limit else examples
+    return result
+
+
+def load_task_data(
+    cfg: DataConfig, task: GlueTask, tokenizer: PreTrainedTokenizerBase, *, need_train: bool = True
+) -> TaskData:
+    """Read, validate and tokenise the task's splits.
+
+    Raises:
+        DataError: a missing file, a bad row (``file:line``), or an empty split, before any training.
+    """
+    train_parts = load_examples(cfg, task, "train") if need_train else {}
+    if need_train and not train_parts:
+        raise DataError("data.train: no training data given (a GLUE task folder or a file)")
+    dev_parts = load_examples(cfg, task, "dev")
+    test_parts = load_examples(cfg, task, "test")
+
+    def encode(examples: list[Example]) -> datasets.Dataset:
+        return tokenize_examples(examples, tokenizer, max_length=cfg.max_length, regression=task.is_regression)
+
+    train = encode(next(iter(train_parts.values()))) if train_parts else None
+    return TaskData(
+        train=train,
+        dev={name: encode(examples) for name, examples in dev_parts.items()},
+        test={name: encode(examples) for name, examples in test_parts.items()},
+    )
+
+
+def load_mlm_data(cfg: DataConfig, tokenizer: PreTrainedTokenizerBase) -> TaskData:
+    """Unlabelled text for general distillation (``task: mlm``); ``data.dev`` is an optional held-out text file."""
+    if cfg.train is None:
+        raise DataError("data.train: general distillation needs a text corpus file")
+    texts = read_text_corpus(cfg.train)
+    if cfg.max_train_samples:
+        texts = texts[: cfg.max_train_samples]
+    train = tokenize_texts(texts, tokenizer, max_length=cfg.max_length)
+    dev = {}
+    if cfg.dev is not None:
+        dev_texts = read_text_corpus(cfg.dev)[: cfg.max_eval_samples or None]
+        dev["dev"] = tokenize_texts(dev_texts, tokenizer, max_length=cfg.max_length)
+    return TaskData(train=train, dev=dev)

@@ -1,0 +1,182 @@
+"""Evaluate a model on a task's dev set(s): official metrics, predictions, GLUE submission files."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from alembert.config import DataConfig
+from alembert.data.batches import build_eval_loader
+from alembert.data.glue import GlueTask, get_task
+from alembert.data.sources import load_task_data
+from alembert.extract import model_inputs
+from alembert.metrics import compute_metrics, predictions_from_logits
+from alembert.models.load import load_model, load_tokenizer
+from alembert.train.checkpoint import write_json_atomic
+
+
+__all__ = ["evaluate", "evaluate_model", "mlm_perplexity", "predict_logits"]
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    dataset: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    accelerator: Accelerator,
+    *,
+    batch_size: int = 128,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits for every example, in dataset order, gathered across processes without duplicates.
+
+    Returns:
+        ``(logits (n, num_labels), labels (n,) or None)``.
+    """
+    loader = accelerator.prepare_data_loader(build_eval_loader(dataset, tokenizer, batch_size=batch_size))
+    was_training = model.training
+    model.eval()
+    all_logits, all_labels = [], []
+    for batch in loader:
+        with accelerator.autocast():
+            logits = model(**model_inputs(model, batch)).logits.float()
+        labels = batch.get("labels")
+        gathered = accelerator.gather_for_metrics((logits, labels) if labels is not None else (logits,))
+        all_logits.append(gathered[0].cpu())
+        if labels is not None:
+            all_labels.append(gathered[1].cpu())
+    model.train(was_training)
+    logits = torch.cat(all_logits).numpy()
+    labels = torch.cat(all_labels).numpy() if all_labels else None
+    return logits, labels
+
+
+def evaluate_model(
+    model: nn.Module,
+    dataset: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    task: GlueTask,
+    accelerator: Accelerator,
+    *,
+    batch_size: int = 128,
+) -> dict[str, float]:
+    """The task's official metrics (percent) for ``model`` on a labelled dataset."""
+    logits, labels = predict_logits(model, dataset, tokenizer, accelerator, batch_size=batch_size)
+    return compute_metrics(predictions_from_logits(logits, task), labels, task)
+
+
+@torch.no_grad()
+def mlm_perplexity(
+    model: nn.Module,
+    dataset: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    accelerator: Accelerator,
+    *,
+    batch_size: int = 64,
+    mlm_probability: float = 0.15,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Masked-LM perplexity on held-out text with a fixed masking seed (model selection in general distillation)."""
+    from alembert.data.batches import build_train_loader
+
+    loader = build_train_loader(
+        dataset, tokenizer, batch_size=batch_size, seed=seed, length_grouped=False, mlm_probability=mlm_probability
+    )
+    loader = accelerator.prepare_data_loader(loader)
+    model.eval()
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    total, count = 0.0, 0
+    for batch in loader:
+        logits = model(**model_inputs(model, batch)).logits.float()
+        labels = batch["labels"]
+        loss = nn.functional.cross_entropy(
+            logits.view(-1, logits.shape[-1]), labels.view(-1), reduction="sum", ignore_index=-100
+        )
+        n = (labels != -100).sum()
+        total += accelerator.gather(loss.reshape(1)).sum().item()
+        count += accelerator.gather(n.reshape(1)).sum().item()
+    torch.random.set_rng_state(state)
+    model.train()
+    # negative so that "higher is better" holds for model selection, like every GLUE metric
+    return {"neg_perplexity": -math.exp(total / max(count, 1)), "mlm_loss": total / max(count, 1)}
+
+
+def _write_predictions(path: Path, logits: np.ndarray, task: GlueTask) -> None:
+    predictions = predictions_from_logits(logits, task)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["index", "prediction"])
+        for i, value in enumerate(predictions):
+            writer.writerow([i, f"{value:.3f}" if task.is_regression else task.labels[int(value)]])
+
+
+def evaluate(
+    model_path: str,
+    task: str,
+    data: DataConfig | str,
+    output_dir: str | Path | None = None,
+    *,
+    batch_size: int = 128,
+) -> dict[str, dict[str, float]]:
+    """Evaluate a saved model on every dev set of a task; write ``metrics.json`` and predictions if asked.
+
+    Args:
+        model_path: a ``save_pretrained`` folder (or Hub name) with a classification head for the task.
+        task: GLUE task name.
+        data: a :class:`DataConfig`, or a GLUE task folder / dev file path.
+        output_dir: where to write ``metrics.json``, ``predictions_<split>.tsv`` and, for test files, GLUE
+            submission files; ``None`` writes nothing.
+        batch_size: evaluation batch size.
+
+    Returns:
+        Metrics per dev split, e.g. ``{"dev": {"accuracy": 91.2}}``.
+    """
+    glue_task = get_task(task)
+    data_cfg = data if isinstance(data, DataConfig) else _data_for_path(data)
+    tokenizer = load_tokenizer(model_path)
+    task_data = load_task_data(data_cfg, glue_task, tokenizer, need_train=False)
+    if not task_data.dev and not task_data.test:
+        from alembert.errors import DataError
+
+        raise DataError(f"no dev or test file for task {glue_task.name} in {data}")
+    model = load_model(model_path, head="sequence_classification", task=glue_task)
+    accelerator = Accelerator()
+    model = model.to(accelerator.device)
+    results: dict[str, dict[str, float]] = {}
+    out = Path(output_dir) if output_dir is not None else None
+    if out is not None and accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    for name, dataset in task_data.dev.items():
+        logits, labels = predict_logits(model, dataset, tokenizer, accelerator, batch_size=batch_size)
+        results[name] = compute_metrics(predictions_from_logits(logits, glue_task), labels, glue_task)
+        if out is not None and accelerator.is_main_process:
+            _write_predictions(out / f"predictions_{name}.tsv", logits, glue_task)
+    for name, dataset in task_data.test.items():
+        logits, _ = predict_logits(model, dataset, tokenizer, accelerator, batch_size=batch_size)
+        if out is not None and accelerator.is_main_process:
+            _write_predictions(out / f"{_submission_name(glue_task, name)}.tsv", logits, glue_task)
+    if out is not None and accelerator.is_main_process:
+        write_json_atomic(out / "metrics.json", {"model": model_path, "task": glue_task.name, "metrics": results})
+    return results
+
+
+def _submission_name(task: GlueTask, split: str) -> str:
+    """GLUE leaderboard file names (``SST-2.tsv``, ``MNLI-m.tsv``, ``MNLI-mm.tsv``, ``AX.tsv``)."""
+    if task.name == "mnli":
+        return "MNLI-mm" if "mismatched" in split else "MNLI-m"
+    return task.folder
+
+
+def _data_for_path(path: str) -> DataConfig:
+    target = Path(path)
+    if target.is_dir():
+        return DataConfig(dev=str(target), test=str(target))
+    return DataConfig(dev=str(target))

@@ -1,0 +1,40 @@
+"""Official GLUE metrics, computed with scikit-learn and scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+from alembert.data.glue import GlueTask
+
+
+__all__ = ["compute_metrics", "predictions_from_logits"]
+
+
+def predictions_from_logits(logits: np.ndarray, task: GlueTask) -> np.ndarray:
+    """Class ids (argmax) for classification, the single output for regression."""
+    return logits[:, 0] if task.is_regression else logits.argmax(axis=-1)
+
+
+def compute_metrics(predictions: np.ndarray, labels: np.ndarray, task: GlueTask) -> dict[str, float]:
+    """The task's official metrics, in percent (GLUE convention), keyed by name.
+
+    MRPC and QQP report F1 and accuracy; STS-B Pearson and Spearman; CoLA Matthews correlation; others accuracy.
+    """
+    results: dict[str, float] = {}
+    for metric in task.metrics:
+        if metric == "accuracy":
+            value = accuracy_score(labels, predictions)
+        elif metric == "f1":
+            value = f1_score(labels, predictions)
+        elif metric == "matthews_correlation":
+            value = matthews_corrcoef(labels, predictions)
+        elif metric == "pearson":
+            value = pearsonr(predictions, labels)[0]
+        elif metric == "spearman":
+            value = spearmanr(predictions, labels)[0]
+        else:  # pragma: no cover - registry and this table are kept in sync by tests
+            raise KeyError(metric)
+        results[metric] = float(100.0 * value)
+    return results

@@ -1,0 +1,130 @@
+"""Load teachers, students and tokenizers from a local folder or a Hugging Face Hub name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from alembert.data.glue import GlueTask
+from alembert.errors import ModelError
+
+
+__all__ = ["Head", "check_model_source", "load_model", "load_tokenizer", "model_widths", "num_layers"]
+
+Head = Literal["sequence_classification", "masked_lm"]
+
+
+def check_model_source(path: str, *, what: str = "model", revision: str | None = None) -> PretrainedConfig:
+    """Fail fast with a clear message if ``path`` is neither a model folder nor a reachable Hub name.
+
+    Returns:
+        The model's config (cheap to load), so callers can validate shapes before loading weights.
+    """
+    local = Path(path).expanduser()
+    if local.exists() or path.startswith((".", "/", "~")):
+        if not local.is_dir():
+            raise ModelError(f"{what}: '{path}' is not a folder (expected a save_pretrained folder)")
+        if not (local / "config.json").is_file():
+            raise ModelError(f"{what}: '{path}' has no config.json (is it a save_pretrained folder?)")
+    try:
+        return AutoConfig.from_pretrained(str(local) if local.exists() else path, revision=revision)
+    except (OSError, ValueError) as err:
+        offline = " (HF_HUB_OFFLINE=1: only local folders and cached models load)" if _offline() else ""
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"{what}: cannot load '{path}'{offline}: {first_line}") from None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def load_tokenizer(path: str, *, revision: str | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with a model (fast tokenizer when available)."""
+    try:
+        return AutoTokenizer.from_pretrained(path, revision=revision)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"tokenizer: cannot load from '{path}': {str(err).splitlines()[0]}") from None
+
+
+def load_model(
+    path: str,
+    *,
+    head: Head,
+    task: GlueTask | None = None,
+    revision: str | None = None,
+    attn_implementation: str | None = None,
+) -> PreTrainedModel:
+    """Load a model with the head the run needs.
+
+    Args:
+        path: local folder or Hub name.
+        head: ``sequence_classification`` (GLUE tasks) or ``masked_lm`` (general distillation).
+        task: sets ``num_labels``, label names and the problem type for classification heads. A head whose
+            size differs from the task's is re-initialised only if the checkpoint has no head of that task.
+        revision: Hub revision.
+        attn_implementation: e.g. ``eager`` or ``sdpa``; ``None`` keeps the model's default.
+    """
+    config = check_model_source(path, revision=revision)
+    kwargs: dict[str, object] = {"revision": revision}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        if head == "masked_lm":
+            return AutoModelForMaskedLM.from_pretrained(path, **kwargs)
+        if task is not None:
+            kwargs.update(task_label_kwargs(task))
+            existing = getattr(config, "num_labels", None)
+            if existing is not None and existing != task.num_labels and _has_classifier(path):
+                raise ModelError(
+                    f"model '{path}' has a {existing}-way head but task {task.name} needs {task.num_labels}"
+                )
+        return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    except ValueError as err:
+        raise ModelError(f"model '{path}': {str(err).splitlines()[0]}") from None
+
+
+def _has_classifier(path: str) -> bool:
+    local = Path(path)
+    if not local.is_dir():
+        return False
+    config = AutoConfig.from_pretrained(path)
+    return bool(getattr(config, "architectures", None)) and any(
+        a.endswith("ForSequenceClassification") for a in config.architectures or []
+    )
+
+
+def task_label_kwargs(task: GlueTask) -> dict[str, object]:
+    """``num_labels``/``id2label``/``problem_type`` config overrides for a task's classification head."""
+    if task.is_regression:
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {
+        "num_labels": task.num_labels,
+        "id2label": dict(enumerate(task.labels)),
+        "label2id": {label: i for i, label in enumerate(task.labels)},
+        "problem_type": "single_label_classification",
+    }
+
+
+def num_layers(config: PretrainedConfig) -> int:
+    """Number of Transformer blocks (``num_hidden_layers``; DistilBERT maps it to ``n_layers``)."""
+    return int(config.num_hidden_layers)
+
+
+def model_widths(model: nn.Module) -> tuple[int, int]:
+    """``(embedding width, hidden width)`` of an encoder (they differ for ELECTRA-small and MobileBERT)."""
+    config = model.config
+    hidden = int(config.hidden_size)
+    embedding = int(model.get_input_embeddings().weight.shape[1])
+    return embedding, hidden

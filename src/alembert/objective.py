@@ -1,0 +1,200 @@
+"""The distillation objective: resolved matches + the projections they own → one weighted loss.
+
+This is the only ``nn.Module`` specific to distillation. Projections (TinyBERT's ``W_h``/``W_e``) live here,
+are trained with the student, and are never saved into the student.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from alembert.config import MatchConfig, StageConfig
+from alembert.errors import ConfigError, suggest
+from alembert.extract import Features, representation_width
+from alembert.layer_maps import check_layer, expand_layer_map
+from alembert.losses import LOSSES, LossFn, hard_label_loss
+
+
+__all__ = ["DistillationObjective", "ResolvedMatch", "resolve_matches"]
+
+
+@dataclass(frozen=True)
+class ResolvedMatch:
+    """One concrete loss term: a representation at one teacher/student layer pair.
+
+    Attributes:
+        name: log key of the term.
+        representation: what is compared (``logits``, ``hidden``, ``embeddings``, ``attention_scores``, …).
+        loss: the pure loss function.
+        teacher_layer: HF ``hidden_states`` index (0 = embeddings) or ``None`` for logits.
+        student_layer: same, for the student.
+        weight: multiplier of the term in the total loss.
+        params: keyword arguments of the loss (e.g. ``temperature``).
+        projection: key of the learnable projection applied to the student feature, or ``None``.
+        mask: which positions count (``none``, ``attention_mask``, ``mlm_positions``).
+    """
+
+    name: str
+    representation: str
+    loss: LossFn
+    teacher_layer: int | None
+    student_layer: int | None
+    weight: float
+    params: Mapping[str, Any] = field(default_factory=dict)
+    projection: str | None = None
+    mask: str = "none"
+
+
+def _layer_pairs(match: MatchConfig, teacher_layers: int, student_layers: int) -> list[tuple[int | None, int | None]]:
+    if match.representation == "logits":
+        return [(None, None)]
+    if match.layers is not None:
+        return expand_layer_map(match.layers, teacher_layers, student_layers)
+    teacher_layer = 0 if match.teacher_layer is None else match.teacher_layer
+    student_layer = 0 if match.student_layer is None else match.student_layer
+    check_layer(teacher_layer, teacher_layers, "teacher")
+    check_layer(student_layer, student_layers, "student")
+    return [(teacher_layer, student_layer)]
+
+
+def resolve_matches(
+    stage: StageConfig, teacher_config: Any, student_config: Any, *, has_mlm_labels: bool = False
+) -> list[ResolvedMatch]:
+    """Expand a stage's matches against concrete teacher/student configs, validating everything.
+
+    Raises:
+        ConfigError: unknown loss, layer out of range, width mismatch without a projection, a mask that the
+            data cannot provide.
+    """
+    teacher_layers, student_layers = int(teacher_config.num_hidden_layers), int(student_config.num_hidden_layers)
+    resolved = []
+    for i, match in enumerate(stage.matches):
+        where = f"stages.{stage.name}.matches.{match.name or i}"
+        if match.loss not in LOSSES:
+            raise ConfigError(f"{where}.loss: unknown loss '{match.loss}'{suggest(match.loss, LOSSES)}")
+        if match.mask == "mlm_positions" and not has_mlm_labels:
+            raise ConfigError(f"{where}.mask: mlm_positions needs masked-LM data (task: mlm)")
+        try:
+            pairs = _layer_pairs(match, teacher_layers, student_layers)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        _check_params(match, where)
+        base = match.name or f"{match.representation}/{match.loss}"
+        for teacher_layer, student_layer in pairs:
+            name = base if len(pairs) == 1 else f"{base}/t{teacher_layer}-s{student_layer}"
+            projection = None
+            if match.representation in ("hidden", "embeddings"):
+                t_width = representation_width(teacher_config, match.representation)
+                s_width = representation_width(student_config, match.representation)
+                if match.projection == "linear":
+                    projection = f"{base}" if match.shared_projection else name
+                elif t_width != s_width:
+                    raise ConfigError(
+                        f"{where}: student width {s_width} != teacher width {t_width}; add `projection: linear`"
+                    )
+            resolved.append(
+                ResolvedMatch(
+                    name,
+                    match.representation,
+                    LOSSES[match.loss],
+                    teacher_layer,
+                    student_layer,
+                    match.weight,
+                    dict(match.params),
+                    projection,
+                    match.mask,
+                )
+            )
+    return resolved
+
+
+def _check_params(match: MatchConfig, where: str) -> None:
+    accepted = [p for p in inspect.signature(LOSSES[match.loss]).parameters if p != "mask"][2:]
+    for key in match.params:
+        if key not in accepted:
+            raise ConfigError(
+                f"{where}.params: loss '{match.loss}' takes no parameter '{key}'{suggest(key, accepted)}; "
+                f"it takes {accepted or 'none'}"
+            )
+
+
+class DistillationObjective(nn.Module):
+    """Weighted sum of resolved match losses plus the student's own task loss.
+
+    Args:
+        matches: the resolved terms of one stage.
+        task_loss_weight: weight of the student's supervised loss (CE, MSE or MLM); 0 disables it.
+        teacher_config: teacher config (projection output widths).
+        student_config: student config (projection input widths).
+    """
+
+    def __init__(
+        self, matches: list[ResolvedMatch], task_loss_weight: float, teacher_config: Any, student_config: Any
+    ) -> None:
+        super().__init__()
+        self.matches = list(matches)
+        self.task_loss_weight = float(task_loss_weight)
+        self.projections = nn.ModuleDict()
+        for match in self.matches:
+            if match.projection and match.projection not in self.projections:
+                in_width = representation_width(student_config, match.representation)
+                out_width = representation_width(teacher_config, match.representation)
+                self.projections[_module_key(match.projection)] = nn.Linear(in_width, out_width)
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether any term reads the teacher (a pure fine-tuning stage does not)."""
+        return bool(self.matches)
+
+    def requested(self, side: str) -> set[tuple[str, int | None]]:
+        """``(representation, layer)`` pairs this objective reads from ``side`` (``teacher`` or ``student``)."""
+        return {(m.representation, m.teacher_layer if side == "teacher" else m.student_layer) for m in self.matches}
+
+    def forward(
+        self, student: Features, teacher: Features | None, batch: Mapping[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Compute the total loss and each (unweighted) term.
+
+        Args:
+            student: the student's extracted features for the batch.
+            teacher: the teacher's features (``None`` when :attr:`needs_teacher` is false).
+            batch: the model inputs plus ``labels`` and ``attention_mask``.
+
+        Returns:
+            ``(total, terms)``; ``terms`` maps each name to its detached, unweighted value.
+        """
+        terms: dict[str, Tensor] = {}
+        total = torch.zeros((), device=batch["input_ids"].device)
+        for match in self.matches:
+            assert teacher is not None
+            student_value = student.get(match.representation, match.student_layer)
+            teacher_value = teacher.get(match.representation, match.teacher_layer)
+            if match.projection:
+                student_value = self.projections[_module_key(match.projection)](student_value)
+            mask = _mask(match.mask, batch)
+            value = match.loss(student_value, teacher_value, mask=mask, **match.params)
+            terms[match.name] = value.detach()
+            total = total + match.weight * value
+        if self.task_loss_weight > 0:
+            value = hard_label_loss(student.logits, batch["labels"])
+            terms["task"] = value.detach()
+            total = total + self.task_loss_weight * value
+        return total, terms
+
+
+def _module_key(name: str) -> str:
+    return name.replace(".", "_").replace("/", "__")
+
+
+def _mask(kind: str, batch: Mapping[str, Tensor]) -> Tensor | None:
+    if kind == "attention_mask":
+        return batch["attention_mask"].bool()
+    if kind == "mlm_positions":
+        return batch["labels"] != -100
+    return None

@@ -1,0 +1,348 @@
+"""The public entry points: :func:`distill` and :func:`finetune`. Both validate everything first, then train
+stage by stage with the one loop, and leave a complete run folder behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from alembert.config import DistillConfig, FinetuneConfig, StageConfig, TrainConfig
+from alembert.config_io import dump_config
+from alembert.data.batches import build_train_loader
+from alembert.data.glue import GlueTask, get_task
+from alembert.data.sources import TaskData, load_mlm_data, load_task_data
+from alembert.errors import ConfigError, ModelError
+from alembert.evaluate import evaluate_model, mlm_perplexity
+from alembert.models.load import check_model_source, load_model, load_tokenizer
+from alembert.models.student import build_student
+from alembert.objective import DistillationObjective, resolve_matches
+from alembert.report import RunReport, measure_pair_latency, write_model_card, write_report
+from alembert.train.checkpoint import atomic_folder, write_json_atomic
+from alembert.train.loop import StageResult, freeze_except, run_stage
+from alembert.train.runlog import RunLog
+
+
+__all__ = ["DistillResult", "distill", "finetune"]
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """Where the run wrote its outputs, and its headline numbers.
+
+    Attributes:
+        output_dir: the run folder.
+        student_dir: the saved student (``save_pretrained`` + tokenizer + model card).
+        metrics: the content of ``metrics.json``.
+    """
+
+    output_dir: Path
+    student_dir: Path
+    metrics: dict[str, Any]
+
+
+def _make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
+    trackers = "tensorboard" if train.report_to else None
+    accelerator = Accelerator(
+        mixed_precision=train.mixed_precision,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        log_with=trackers,
+        project_dir=str(output_dir),
+    )
+    if trackers:
+        accelerator.init_trackers("alembert")
+    return accelerator
+
+
+def _prepare_output(output_dir: Path, resume: bool) -> None:
+    if resume:
+        if not (output_dir / "config.yaml").is_file():
+            raise ConfigError(f"--resume: {output_dir} holds no earlier run (no config.yaml)")
+        return
+    if output_dir.exists() and any(output_dir.iterdir()):
+        raise ConfigError(
+            f"output_dir {output_dir} already holds files; pass --resume to continue that run or choose a new "
+            "output_dir (nothing is overwritten)"
+        )
+
+
+def _check_vocab(
+    teacher_tokenizer: PreTrainedTokenizerBase, student_path: str | None, teacher_vocab: int, student_vocab: int
+) -> None:
+    if student_vocab != teacher_vocab:
+        raise ModelError(
+            f"teacher and student vocabularies differ (teacher {teacher_vocab} tokens, student {student_vocab}); "
+            "distillation needs a shared tokenizer"
+        )
+    if student_path is not None and Path(student_path, "tokenizer_config.json").is_file():
+        student_tokenizer = load_tokenizer(student_path)
+        if student_tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
+            raise ModelError(f"student tokenizer at {student_path} differs from the teacher's; use the same vocab")
+
+
+def _eval_fn(task: GlueTask | None, data: TaskData, tokenizer, accelerator: Accelerator, cfg: TrainConfig):
+    if not data.dev:
+        return None, None
+    name, dataset = next(iter(data.dev.items()))
+    if task is None:
+        return (lambda model: mlm_perplexity(model, dataset, tokenizer, accelerator)), "neg_perplexity"
+    return (
+        lambda model: evaluate_model(model, dataset, tokenizer, task, accelerator, batch_size=cfg.eval_batch_size)
+    ), task.main_metric
+
+
+def _load_inputs(config: DistillConfig):
+    """Everything that can fail on user input, checked before any model weights are loaded or trained."""
+    task = None if config.task == "mlm" else get_task(config.task)
+    teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
+    if config.student.path is not None:
+        check_model_source(config.student.path, what="student")
+    tokenizer = load_tokenizer(config.teacher.path, revision=config.teacher.revision)
+    data = load_mlm_data(config.data, tokenizer) if task is None else load_task_data(config.data, task, tokenizer)
+    if data.train is None or len(data.train) == 0:
+        raise ConfigError("data.train: the training set is empty")
+    return task, teacher_config, tokenizer, data
+
+
+def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
+    """Distil the teacher into a student, stage by stage, and write the run folder.
+
+    The run folder holds ``student/`` (weights, tokenizer, model card; no projection weights), ``metrics.json``
+    (teacher and student scores, parameter counts, retention, latency), the resolved ``config.yaml``,
+    ``checkpoints/<stage>/`` and ``log.jsonl``.
+
+    Args:
+        config: the validated run configuration.
+        resume: continue an interrupted run in ``config.output_dir`` from its last checkpoint.
+
+    Returns:
+        Paths and metrics of the finished run.
+    """
+    output_dir = Path(config.output_dir)
+    _prepare_output(output_dir, resume)
+    task, _teacher_config, tokenizer, data = _load_inputs(config)
+    head = "masked_lm" if task is None else "sequence_classification"
+    set_seed(config.train.seed)
+    teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
+    if config.student.path is not None:
+        student, init = load_model(config.student.path, head=head, task=task), None
+    else:
+        student, init = build_student(teacher, config.student, masked_lm=task is None)
+    _check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
+    objectives = {}
+    for stage in config.stages:
+        matches = resolve_matches(stage, teacher.config, student.config, has_mlm_labels=task is None)
+        objectives[stage.name] = (matches, stage)
+        stage.train_config(config.train)  # validates the merged settings
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = _make_accelerator(config.train, output_dir)
+    log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
+    if accelerator.is_main_process:
+        dump_config(config, output_dir / "config.yaml")
+    log.event(
+        "start",
+        recipe=config.recipe,
+        teacher=config.teacher.path,
+        resume=resume,
+        student_init=None if init is None else list(init.teacher_layers),
+    )
+    teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
+    eval_fn, main_metric = _eval_fn(task, data, tokenizer, accelerator, config.train)
+    teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, accelerator)
+    stage_results: dict[str, StageResult] = {}
+    for stage in config.stages:
+        matches, _ = objectives[stage.name]
+        stage_results[stage.name] = _run_or_skip_stage(
+            config,
+            stage,
+            matches,
+            student,
+            teacher,
+            data,
+            tokenizer,
+            accelerator,
+            eval_fn,
+            main_metric,
+            log,
+            output_dir,
+            resume,
+            task is None,
+        )
+    student_metrics = eval_fn(student) if eval_fn is not None else {}
+    student_dir = output_dir / "student"
+    report = RunReport(
+        task=config.task,
+        recipe=config.recipe,
+        teacher_path=config.teacher.path,
+        main_metric=main_metric,
+        teacher_metrics=teacher_metrics,
+        student_metrics=student_metrics,
+        stages={name: _stage_summary(r) for name, r in stage_results.items()},
+        student_init=None if init is None else list(init.teacher_layers),
+    )
+    if config.bench_latency and accelerator.is_main_process:
+        report.latency = measure_pair_latency(teacher, student)
+    report.fill_parameters(teacher, student)
+    if accelerator.is_main_process:
+        atomic_folder(student_dir, lambda tmp: _save_student(student, tokenizer, tmp, report))
+        write_json_atomic(output_dir / "metrics.json", report.to_dict())
+        write_report(report, output_dir)
+    log.event("end", **{f"student_{k}": v for k, v in student_metrics.items()})
+    accelerator.end_training()
+    return DistillResult(output_dir, student_dir, report.to_dict())
+
+
+def _teacher_metrics(output_dir: Path, teacher, eval_fn, accelerator: Accelerator) -> dict[str, float]:
+    cached = output_dir / "teacher_metrics.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    metrics = eval_fn(teacher) if eval_fn is not None else {}
+    if accelerator.is_main_process:
+        write_json_atomic(cached, metrics)
+    return metrics
+
+
+def _run_or_skip_stage(
+    config: DistillConfig,
+    stage: StageConfig,
+    matches,
+    student: PreTrainedModel,
+    teacher: PreTrainedModel,
+    data: TaskData,
+    tokenizer,
+    accelerator: Accelerator,
+    eval_fn,
+    main_metric,
+    log: RunLog,
+    output_dir: Path,
+    resume: bool,
+    mlm: bool,
+) -> StageResult:
+    stage_dir = output_dir / "checkpoints" / stage.name
+    done = stage_dir / "done.json"
+    if resume and done.is_file():
+        _load_into(student, stage_dir / "final")
+        log.event("stage_skipped", stage=stage.name, reason="finished in an earlier run")
+        return StageResult(**json.loads(done.read_text()))
+    train_cfg = stage.train_config(config.train)
+    set_seed(train_cfg.seed)
+    freeze_except(student, stage.trainable)
+    objective = DistillationObjective(matches, stage.task_loss_weight, teacher.config, student.config)
+    loader = build_train_loader(
+        data.train,
+        tokenizer,
+        batch_size=train_cfg.batch_size,
+        seed=train_cfg.seed,
+        length_grouped=config.data.length_grouped,
+        mlm_probability=config.data.mlm_probability if mlm else None,
+    )
+    stage_eval = eval_fn if (stage.task_loss_weight > 0 or _trains_head(matches)) else None
+    result = run_stage(
+        accelerator=accelerator,
+        student=student,
+        teacher=teacher,
+        objective=objective,
+        train_loader=loader,
+        cfg=train_cfg,
+        stage_dir=stage_dir,
+        eval_fn=stage_eval,
+        main_metric=main_metric,
+        log=log,
+        stage_name=stage.name,
+        resume=resume,
+    )
+    freeze_except(student, None)
+    if accelerator.is_main_process:
+        atomic_folder(stage_dir / "final", lambda tmp: student.save_pretrained(tmp))
+        write_json_atomic(done, _stage_summary(result))
+    accelerator.wait_for_everyone()
+    log.event("stage_end", stage=stage.name, **_stage_summary(result))
+    return result
+
+
+def _trains_head(matches) -> bool:
+    return any(m.representation == "logits" for m in matches)
+
+
+def _stage_summary(result: StageResult) -> dict[str, Any]:
+    return {
+        "global_step": result.global_step,
+        "best_metric": result.best_metric,
+        "best_step": result.best_step,
+        "history": result.history,
+        "examples_per_second": result.examples_per_second,
+    }
+
+
+def _load_into(model: PreTrainedModel, folder: Path) -> None:
+    model.load_state_dict(type(model).from_pretrained(folder).state_dict())
+
+
+def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport) -> None:
+    student.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    write_model_card(folder / "README.md", report)
+
+
+def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
+    """Fine-tune a model on a GLUE task with the same loop (a single stage whose only loss is the task loss).
+
+    The fine-tuned model, with its tokenizer, is saved to ``<output_dir>/model``; ``metrics.json`` holds its
+    dev scores. It is typically the teacher of a later :func:`distill` run.
+    """
+    output_dir = Path(config.output_dir)
+    _prepare_output(output_dir, resume)
+    task = get_task(config.task)
+    check_model_source(config.model.path, what="model", revision=config.model.revision)
+    tokenizer = load_tokenizer(config.model.path, revision=config.model.revision)
+    data = load_task_data(config.data, task, tokenizer)
+    set_seed(config.train.seed)
+    model = load_model(config.model.path, head="sequence_classification", task=task, revision=config.model.revision)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = _make_accelerator(config.train, output_dir)
+    log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
+    if accelerator.is_main_process:
+        dump_config(config, output_dir / "config.yaml")
+    eval_fn, main_metric = _eval_fn(task, data, tokenizer, accelerator, config.train)
+    objective = DistillationObjective([], 1.0, model.config, model.config)
+    loader = build_train_loader(
+        data.train,
+        tokenizer,
+        batch_size=config.train.batch_size,
+        seed=config.train.seed,
+        length_grouped=config.data.length_grouped,
+    )
+    result = run_stage(
+        accelerator=accelerator,
+        student=model,
+        teacher=None,
+        objective=objective,
+        train_loader=loader,
+        cfg=config.train,
+        stage_dir=output_dir / "checkpoints" / "finetune",
+        eval_fn=eval_fn,
+        main_metric=main_metric,
+        log=log,
+        stage_name="finetune",
+        resume=resume,
+    )
+    metrics = eval_fn(model) if eval_fn is not None else {}
+    model_dir = output_dir / "model"
+    if accelerator.is_main_process:
+
+        def save(tmp: Path) -> None:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+
+        atomic_folder(model_dir, save)
+        summary = {"task": task.name, "model": config.model.path, "metrics": metrics, **_stage_summary(result)}
+        write_json_atomic(output_dir / "metrics.json", summary)
+        shutil.rmtree(output_dir / "checkpoints" / "finetune" / "best", ignore_errors=True)
+    accelerator.end_training()
+    return DistillResult(output_dir, model_dir, {"metrics": metrics})

@@ -1,0 +1,293 @@
+"""The one training loop. Every method (and plain fine-tuning) is a stage run through :func:`run_stage`.
+
+Accelerate owns devices, precision, gradient accumulation and distribution. The teacher is frozen, in eval
+mode, under ``no_grad``, placed on the device and never wrapped or optimised.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+
+from alembert.config import TrainConfig
+from alembert.errors import AlembertError
+from alembert.extract import forward_features
+from alembert.objective import DistillationObjective
+from alembert.train.checkpoint import (
+    TrainerState,
+    atomic_folder,
+    latest_checkpoint,
+    prune_checkpoints,
+    state_dict,
+    write_json_atomic,
+)
+from alembert.train.progress import StageProgress
+from alembert.train.runlog import RunLog
+
+
+__all__ = ["StageResult", "TrainingDiverged", "build_optimizer", "freeze_except", "run_stage"]
+
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+class TrainingDiverged(AlembertError):
+    """A loss became NaN or infinite."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a finished stage reports.
+
+    Attributes:
+        global_step: optimizer steps done.
+        best_metric: best evaluation score (``None`` without evaluation).
+        best_step: step of the best score.
+        history: evaluation records.
+        examples_per_second: training throughput of this run (excludes evaluation).
+    """
+
+    global_step: int
+    best_metric: float | None
+    best_step: int | None
+    history: list[dict]
+    examples_per_second: float
+
+
+def freeze_except(model: nn.Module, patterns: list[str] | None) -> int:
+    """Train only parameters whose names match one of ``patterns`` (all when ``None``); returns how many train."""
+    trainable = 0
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(patterns is None or any(fnmatch.fnmatch(name, p) for p in patterns))
+        trainable += int(parameter.requires_grad)
+    if trainable == 0:
+        raise AlembertError(f"trainable: no student parameter matches {patterns}")
+    return trainable
+
+
+def build_optimizer(modules: list[nn.Module], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters; no weight decay on biases and normalisation weights."""
+    decay, no_decay = [], []
+    for module in modules:
+        for name, parameter in module.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            is_norm = parameter.ndim < 2 or "norm" in name.lower()
+            (no_decay if is_norm else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
+def _total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    return max(1, math.ceil(cfg.epochs * math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps)))
+
+
+def run_stage(
+    *,
+    accelerator: Accelerator,
+    student: PreTrainedModel,
+    teacher: PreTrainedModel | None,
+    objective: DistillationObjective,
+    train_loader: DataLoader,
+    cfg: TrainConfig,
+    stage_dir: Path,
+    eval_fn: EvalFn | None,
+    main_metric: str | None,
+    log: RunLog,
+    stage_name: str,
+    resume: bool = False,
+) -> StageResult:
+    """Train ``student`` (and the objective's projections) for one stage; write checkpoints and the best model.
+
+    Args:
+        accelerator: the run's accelerator (device, precision, accumulation, processes).
+        student: the model being trained (unwrapped).
+        teacher: the frozen teacher, or ``None`` for a fine-tuning stage.
+        objective: the stage's loss terms and projections.
+        train_loader: training batches (not yet prepared).
+        cfg: effective training settings of the stage.
+        stage_dir: folder for ``checkpoints/`` and ``best/``.
+        eval_fn: returns dev metrics for a model; ``None`` disables evaluation and best-model selection.
+        main_metric: key of ``eval_fn``'s result used to pick the best model.
+        log: the run's JSONL log (and trackers).
+        stage_name: prefix of logged keys.
+        resume: continue from the newest complete checkpoint in ``stage_dir``.
+
+    Returns:
+        Step counts, the best score and the evaluation history.
+    """
+    checkpoints = stage_dir
+    if teacher is not None:
+        teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
+    total_steps = _total_steps(cfg, len(train_loader))
+    optimizer = build_optimizer([student, objective], cfg)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(cfg.warmup_ratio * total_steps), total_steps * accelerator.num_processes
+    )
+    has_projections = any(True for _ in objective.parameters())
+    if has_projections:
+        student, objective, optimizer, loader, scheduler = accelerator.prepare(
+            student, objective, optimizer, train_loader, scheduler
+        )
+    else:
+        student, optimizer, loader, scheduler = accelerator.prepare(student, optimizer, train_loader, scheduler)
+        objective = objective.to(accelerator.device)
+    state = TrainerState()
+    found = latest_checkpoint(checkpoints) if resume else None
+    if found is not None:
+        accelerator.load_state(str(found))
+        state = TrainerState.load(found)
+        log.event("resume", stage=stage_name, step=state.global_step, checkpoint=str(found))
+    requested_student, requested_teacher = objective.requested("student"), objective.requested("teacher")
+    if objective.task_loss_weight > 0:
+        requested_student.add(("logits", None))
+    eval_every = cfg.eval_every or math.ceil(len(loader) / cfg.gradient_accumulation_steps)
+    save_every = cfg.save_every or eval_every
+    progress = StageProgress(stage_name, total_steps, enabled=accelerator.is_main_process)
+    progress.start(state.global_step)
+    student.train()
+    examples = 0
+    timer = _Timer()
+
+    def save_checkpoint() -> None:
+        accelerator.wait_for_everyone()
+        target = checkpoints / f"step-{state.global_step}"
+        if accelerator.is_main_process:
+            atomic_folder(target, lambda tmp: _save_state(accelerator, tmp, state))
+            prune_checkpoints(checkpoints, cfg.keep_checkpoints)
+        accelerator.wait_for_everyone()
+
+    def evaluate_and_select() -> None:
+        if eval_fn is None:
+            return
+        timer.pause()
+        metrics = eval_fn(accelerator.unwrap_model(student))
+        student.train()
+        state.history.append({"step": state.global_step, "metrics": metrics})
+        log.event("eval", stage=stage_name, step=state.global_step, **metrics)
+        score = metrics[main_metric] if main_metric else None
+        if score is not None and (state.best_metric is None or score > state.best_metric):
+            state.best_metric, state.best_step = score, state.global_step
+            _save_best(accelerator, student, stage_dir / "best")
+        progress.note(f"{main_metric} {score:.2f} (best {state.best_metric:.2f})" if score is not None else "")
+        timer.resume()
+
+    while state.global_step < total_steps:
+        loader.set_epoch(state.epoch)
+        batches = accelerator.skip_first_batches(loader, state.batches_in_epoch) if state.batches_in_epoch else loader
+        for batch in batches:
+            with accelerator.accumulate(student, objective):
+                teacher_features = None
+                if teacher is not None and objective.needs_teacher:
+                    with torch.no_grad(), accelerator.autocast():
+                        teacher_features = forward_features(teacher, batch, requested_teacher)
+                student_features = forward_features(student, batch, requested_student)
+                loss, terms = objective(student_features, teacher_features, batch)
+                _check_finite(loss, terms, state, checkpoints, stage_name)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(
+                        [p for group in optimizer.param_groups for p in group["params"]], cfg.max_grad_norm
+                    )
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            state.batches_in_epoch += 1
+            examples += batch["input_ids"].shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(state.global_step, loss.item(), terms)
+            if state.global_step % cfg.log_every == 0 or state.global_step == total_steps:
+                values = {k: v.item() for k, v in terms.items()}
+                log.event(
+                    "train",
+                    stage=stage_name,
+                    step=state.global_step,
+                    loss=loss.item(),
+                    lr=scheduler.get_last_lr()[0],
+                    **values,
+                )
+            if state.global_step % eval_every == 0 or state.global_step == total_steps:
+                evaluate_and_select()
+            if state.global_step % save_every == 0 or state.global_step == total_steps:
+                save_checkpoint()
+            if state.global_step >= total_steps:
+                break
+        else:
+            state.epoch += 1
+            state.batches_in_epoch = 0
+    progress.stop()
+    seconds = timer.elapsed()
+    accelerator.wait_for_everyone()
+    best = stage_dir / "best"
+    if cfg.select == "best" and eval_fn is not None and best.is_dir():
+        _load_weights(accelerator.unwrap_model(student), best)
+    accelerator.free_memory()
+    return StageResult(
+        state.global_step, state.best_metric, state.best_step, state.history, examples / seconds if seconds else 0.0
+    )
+
+
+class _Timer:
+    """Wall-clock of training only (evaluation paused out)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._start = self._now()
+        self._paused = 0.0
+        self._pause_start: float | None = None
+
+    def pause(self) -> None:
+        self._pause_start = self._now()
+
+    def resume(self) -> None:
+        if self._pause_start is not None:
+            self._paused += self._now() - self._pause_start
+            self._pause_start = None
+
+    def elapsed(self) -> float:
+        return self._now() - self._start - self._paused
+
+
+def _check_finite(loss: torch.Tensor, terms: dict, state: TrainerState, checkpoints: Path, stage: str) -> None:
+    if torch.isfinite(loss):
+        return
+    bad = [name for name, value in terms.items() if not torch.isfinite(value)] or ["total"]
+    last = latest_checkpoint(checkpoints)
+    raise TrainingDiverged(
+        f"stage {stage}: loss is not finite at step {state.global_step + 1} (term {', '.join(bad)}); "
+        f"last good checkpoint: {last or 'none'} (resume with --resume after lowering the learning rate)"
+    )
+
+
+def _save_state(accelerator: Accelerator, folder: Path, state: TrainerState) -> None:
+    accelerator.save_state(str(folder), safe_serialization=True)
+    write_json_atomic(folder / "trainer_state.json", state_dict(state))
+
+
+def _save_best(accelerator: Accelerator, student: nn.Module, target: Path) -> None:
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(student)
+        atomic_folder(target, lambda tmp: model.save_pretrained(tmp))
+    accelerator.wait_for_everyone()
+
+
+def _load_weights(model: PreTrainedModel, folder: Path) -> None:
+    reloaded = type(model).from_pretrained(folder)
+    model.load_state_dict(reloaded.state_dict())
