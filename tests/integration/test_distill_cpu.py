@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,41 @@ def test_existing_output_dir_is_never_overwritten(tmp_path, sst2_dir):
 
     with pytest.raises(ConfigError, match="--resume"):
         distill(config)
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_distilbert_general_recipe_with_mlm_head(tmp_path, family):
+    import random
+
+    from alembert import load_recipe
+    from tests.conftest import FILLER, POSITIVE
+
+    rng = random.Random(0)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(FILLER + POSITIVE) for _ in range(12)) for _ in range(64)))
+    (tmp_path / "heldout.txt").write_text(
+        "\n".join(" ".join(rng.choice(FILLER) for _ in range(12)) for _ in range(16))
+    )
+    teacher = save_tiny_model(tmp_path / "teacher", family, mlm=True)
+    config = load_recipe(
+        "distilbert-general",
+        [
+            f"teacher.path={teacher}",
+            f"data.train={corpus}",
+            f"data.dev={tmp_path / 'heldout.txt'}",
+            "data.max_length=32",
+            "train.max_steps=6",
+            "train.batch_size=16",
+            "train.eval_every=3",
+            f"output_dir={tmp_path / 'run'}",
+            "bench_latency=false",
+        ],
+    )
+    result = distill(config)
+    log = [json.loads(line) for line in (result.output_dir / "log.jsonl").read_text().splitlines()]
+    train = [e for e in log if e["event"] == "train"]
+    assert train and all(math.isfinite(e["loss"]) for e in train) and {"ce", "cos", "task"} <= set(train[-1])
+    assert "neg_perplexity" in result.metrics["student_metrics"]
+    from transformers import AutoModelForMaskedLM
+
+    assert AutoModelForMaskedLM.from_pretrained(result.student_dir).config.num_hidden_layers == 2
