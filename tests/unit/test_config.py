@@ -79,7 +79,9 @@ def test_overrides_by_index_and_by_name_and_types():
 
 def test_config_is_frozen():
     config = parse_config(DistillConfig, BASE)
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         config.task = "cola"
 
 
