@@ -4,11 +4,13 @@ stage by stage with the one loop, and leave a complete run folder behind."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -49,7 +51,11 @@ class DistillResult:
 
 def _make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
     trackers = "tensorboard" if train.report_to else None
+    # Under torchrun on a machine without GPUs, Accelerate only joins the process group (gloo) when told to
+    # use the CPU; otherwise every process would silently train alone.
+    multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     accelerator = Accelerator(
+        cpu=multi_cpu,
         mixed_precision=train.mixed_precision,
         gradient_accumulation_steps=train.gradient_accumulation_steps,
         log_with=trackers,

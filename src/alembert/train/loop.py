@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,10 +133,14 @@ def run_stage(
     checkpoints = stage_dir
     if teacher is not None:
         teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
-    total_steps = _total_steps(cfg, len(train_loader))
+    # Accelerate shards batches across processes and steps the scheduler once per process each optimizer step.
+    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
+    total_steps = _total_steps(cfg, batches_per_process)
     optimizer = build_optimizer([student, objective], cfg)
     scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(cfg.warmup_ratio * total_steps), total_steps * accelerator.num_processes
+        optimizer,
+        int(cfg.warmup_ratio * total_steps) * accelerator.num_processes,
+        total_steps * accelerator.num_processes,
     )
     has_projections = any(True for _ in objective.parameters())
     if has_projections:
@@ -162,12 +168,7 @@ def run_stage(
     timer = _Timer()
 
     def save_checkpoint() -> None:
-        accelerator.wait_for_everyone()
-        target = checkpoints / f"step-{state.global_step}"
-        if accelerator.is_main_process:
-            atomic_folder(target, lambda tmp: _save_state(accelerator, tmp, state))
-            prune_checkpoints(checkpoints, cfg.keep_checkpoints)
-        accelerator.wait_for_everyone()
+        _save_checkpoint(accelerator, checkpoints, state, cfg.keep_checkpoints)
 
     def evaluate_and_select() -> None:
         if eval_fn is None:
@@ -275,9 +276,30 @@ def _check_finite(loss: torch.Tensor, terms: dict, state: TrainerState, checkpoi
     )
 
 
-def _save_state(accelerator: Accelerator, folder: Path, state: TrainerState) -> None:
-    accelerator.save_state(str(folder), safe_serialization=True)
-    write_json_atomic(folder / "trainer_state.json", state_dict(state))
+def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainerState, keep: int) -> None:
+    """Every process writes its part (weights, optimizer, its RNG state) into one temporary folder; the main
+    process adds ``trainer_state.json`` last and renames the folder into place, so a checkpoint is complete
+    or absent, never half-written."""
+    target = folder / f"step-{state.global_step}"
+    tmp = folder / f".step-{state.global_step}.tmp"
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(tmp), safe_serialization=True)
+    except OSError as err:
+        raise AlembertError(
+            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact"
+        ) from err
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_json_atomic(tmp / "trainer_state.json", state_dict(state))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        prune_checkpoints(folder, keep)
+    accelerator.wait_for_everyone()
 
 
 def _save_best(accelerator: Accelerator, student: nn.Module, target: Path) -> None:
