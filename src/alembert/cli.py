@@ -59,6 +59,90 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     Console().print_json(json.dumps(results))
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from alembert.bench import BenchConfig, bench_models, print_bench, time_dev_pass
+
+    console = Console()
+    models = list(args.models)
+    if args.baseline and args.baseline not in models:
+        models.insert(0, args.baseline)
+    names = {path: path.rstrip("/").split("/")[-1] or path for path in models}
+    named = {names[p]: p for p in models}
+    baseline = names[args.baseline] if args.baseline else None
+    if args.dev_task:
+        if not args.data:
+            raise AlembertError("bench --dev-task needs --data (a GLUE task folder or dev file)")
+        result = time_dev_pass(
+            named,
+            args.dev_task,
+            args.data,
+            baseline=baseline,
+            backend=(args.backend or ["sdpa"])[0],
+            max_examples=args.max_examples,
+            exporter=args.exporter,
+            progress=lambda msg: console.log(msg),
+        )
+        console.print_json(json.dumps(result.to_dict()))
+    else:
+        backends = tuple(args.backend or ("sdpa", "ort", "ort-int8")) + (("compile",) if args.compile else ())
+        config = BenchConfig(
+            backends=tuple(dict.fromkeys(backends)),
+            batch_sizes=tuple(args.batch_size or (1, 32)),
+            seq_len=args.seq_len,
+            rounds=args.rounds,
+            runs=args.runs,
+            exporter=args.exporter,
+            threads=args.threads,
+        )
+        result = bench_models(named, baseline=baseline, config=config, progress=lambda msg: console.log(msg))
+        print_bench(result, console)
+    if args.output:
+        from pathlib import Path
+
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"results written to {path}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from alembert.export import export_model
+
+    if not args.onnx:
+        raise AlembertError("export: choose a format (only --onnx is available)")
+    result = export_model(
+        args.model,
+        args.output,
+        int8=args.int8,
+        task=args.task,
+        data=args.data,
+        exporter=args.exporter,
+        choose_backend=args.choose_backend,
+        max_eval_examples=args.max_examples,
+    )
+    console = Console()
+    console.print(f"ONNX fp32 matches PyTorch: max |diff| {result.max_abs_diff:.1e} (atol {result.atol:.0e})")
+    if result.int8_max_abs_diff is not None:
+        console.print(
+            f"int8: max |diff| {result.int8_max_abs_diff:.2e}, same argmax on {100 * result.int8_agreement:.0f}% "
+            "of the check inputs"
+        )
+    for backend, scores in result.accuracy.items():
+        console.print(f"dev {backend}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+    if result.backend_choice:
+        choice = result.backend_choice
+        timings = ", ".join(f"{k} {v:.2f} ms" for k, v in choice["median_ms"].items())
+        console.print(f"fastest backend here: [bold]{choice['chosen']}[/bold] ({timings}; batch 1)")
+    console.print(f"exported to [bold]{result.output_dir}[/bold] (see export.json)")
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from alembert.runs_report import write_comparison
+
+    written = write_comparison(args.runs, args.output, title=args.title)
+    Console().print(f"report: [bold]{written['html']}[/bold] and {written['markdown']}")
+
+
 def _cmd_recipes(args: argparse.Namespace) -> None:
     from alembert.recipes import copy_recipe, list_recipes, recipe_path, recipe_summary
 
@@ -118,6 +202,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="folder for metrics.json and predictions")
     p.add_argument("--batch-size", type=int, default=128)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("bench", help="latency, throughput, FLOPs, parameters and memory of models vs a baseline")
+    p.add_argument("models", nargs="+", help="model folders")
+    p.add_argument("--baseline", help="model folder speed-ups are relative to (default: the first)")
+    p.add_argument("--backend", action="append", help="eager, sdpa, bf16, compile, ort, ort-int8 (repeatable)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
+    p.add_argument("--batch-size", type=int, action="append", help="batch size (repeatable; default 1 and 32)")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    p.add_argument("--runs", type=int, default=5, help="timed passes per cell and round")
+    p.add_argument("--threads", type=int, help="intra-op threads for PyTorch and ONNX Runtime (default: torch's)")
+    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo", help="ONNX exporter")
+    p.add_argument("--dev-task", help="instead: time a full dev-set pass at batch 1 (DistilBERT used stsb)")
+    p.add_argument("--data", help="GLUE task folder or dev file for --dev-task")
+    p.add_argument("--max-examples", type=int, help="--dev-task: time only the first N examples")
+    p.add_argument("--output", help="write the results as JSON")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("export", help="export a model to ONNX (fp32, optionally int8), checked against PyTorch")
+    p.add_argument("model", help="model folder")
+    p.add_argument("--onnx", action="store_true", help="export to ONNX")
+    p.add_argument("--int8", action="store_true", help="also write a dynamically quantised int8 model")
+    p.add_argument("--output", required=True, help="new folder for the .onnx files, tokenizer and config")
+    p.add_argument("--task", help="GLUE task: report dev scores of PyTorch, ONNX fp32 and int8")
+    p.add_argument("--data", help="GLUE task folder or dev file for --task")
+    p.add_argument("--max-examples", type=int, help="score only the first N dev examples")
+    p.add_argument("--choose-backend", action="store_true", help="time the backends here and recommend one")
+    p.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("report", help="compare finished runs: table, loss curves, accuracy vs latency (MD + HTML)")
+    p.add_argument("runs", nargs="+", help="run folders written by `alembert distill`")
+    p.add_argument("--output", required=True, help="folder for report.md, report.html and the figures")
+    p.add_argument("--title", help="report heading")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("recipes", help="list, show or copy the shipped recipes")
     p.add_argument("action", choices=["list", "show", "copy"])

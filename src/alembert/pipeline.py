@@ -26,6 +26,7 @@ from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.models.student import build_student
 from alembert.objective import DistillationObjective, resolve_matches
 from alembert.report import RunReport, measure_pair_latency, write_model_card, write_report
+from alembert.runs_report import write_comparison
 from alembert.train.checkpoint import atomic_folder, write_json_atomic
 from alembert.train.loop import StageResult, freeze_except, run_stage
 from alembert.train.runlog import RunLog
@@ -199,6 +200,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         atomic_folder(student_dir, lambda tmp: _save_student(student, tokenizer, tmp, report))
         write_json_atomic(output_dir / "metrics.json", report.to_dict())
         write_report(report, output_dir)
+        title = f"{config.recipe or 'distill'}: teacher vs student"
+        write_comparison([output_dir], output_dir, markdown=False, title=title)  # report.html + figures
     log.event("end", **{f"student_{k}": v for k, v in student_metrics.items()})
     accelerator.end_training()
     return DistillResult(output_dir, student_dir, report.to_dict())

@@ -1,0 +1,180 @@
+"""Every recipe's student shape against the BERT-base teacher shape on this machine's CPU, next to the speed-ups
+the papers claim. Random weights built in code (no downloads); all cells interleaved (``alembert.bench``).
+
+Full run (about an hour on 2 cores; bf16 is very slow without AVX512-BF16/AMX)::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/student_shapes.py
+
+Smoke run (batch 1 only, fewer backends and rounds; about 2-3 minutes)::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/student_shapes.py --quick
+
+Writes ``benchmarks/results/student_shapes[_quick].json`` and regenerates the matching table in
+``benchmarks/README.md`` (between its ``student_shapes`` markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, BertConfig, MobileBertConfig
+
+from alembert.bench import BenchConfig, bench_models, print_bench
+
+
+HERE = Path(__file__).resolve().parent
+
+# name -> (config, the papers' claimed speed-up over BERT-base, where it comes from)
+SHAPES: dict[str, tuple[object, float | None, str]] = {
+    "BERT-base 12×768 (teacher)": (BertConfig(), 1.0, "baseline"),
+    "6×768 (DistilBERT, TinyBERT6, MiniLM)": (
+        BertConfig(num_hidden_layers=6),
+        1.63,
+        "DistilBERT: 668 s → 410 s STS-B dev pass, CPU, batch 1 (“60% faster”); TinyBERT and MiniLM tables: 2.0×",
+    ),
+    "4×768 (BERT4-PKD, DistilBERT4)": (BertConfig(num_hidden_layers=4), 3.0, "TinyBERT table (hardware unverified)"),
+    "TinyBERT 4×312": (
+        BertConfig(num_hidden_layers=4, hidden_size=312, intermediate_size=1200, num_attention_heads=12),
+        9.4,
+        "TinyBERT: 188 s → 19.9 s (hardware unverified)",
+    ),
+    "MiniLM 6×384": (
+        BertConfig(num_hidden_layers=6, hidden_size=384, intermediate_size=1536, num_attention_heads=12),
+        5.3,
+        "MiniLM table: 93.1 s → 17.7 s (the 2.7× row is 12×384)",
+    ),
+    "MiniLM 3×384": (
+        BertConfig(num_hidden_layers=3, hidden_size=384, intermediate_size=1536, num_attention_heads=12),
+        10.1,
+        "MiniLM table: 93.1 s → 9.2 s",
+    ),
+    "MobileBERT 24×128 (512 body)": (MobileBertConfig(), 5.5, "MobileBERT: 342 ms → 62 ms, Pixel 4 (TFLite)"),
+}
+BASELINE = "BERT-base 12×768 (teacher)"
+MARK_START, MARK_END = "<!-- student_shapes{}:start -->", "<!-- student_shapes{}:end -->"
+
+
+def build_models() -> dict[str, torch.nn.Module]:
+    """Random-weight sequence classifiers (2 labels) of every shape."""
+    models = {}
+    for index, (name, (config, _claim, _source)) in enumerate(SHAPES.items()):
+        torch.manual_seed(index)
+        config.num_labels = 2
+        models[name] = AutoModelForSequenceClassification.from_config(config).eval()
+    return models
+
+
+def _cell(result, model: str, backend: str, batch: int, field: str, spec: str, suffix: str = "") -> str:
+    try:
+        value = getattr(result.find(model, backend, batch), field)
+    except KeyError:
+        return "–"
+    return "–" if value is None else f"{value:{spec}}{suffix}"
+
+
+def readme_table(result, quick: bool) -> str:
+    """The README section: one row per shape, the papers' claim next to what this machine measured."""
+    cfg, env = result.config, result.environment
+    backends, batches = cfg["backends"], cfg["batch_sizes"]
+    reference = backends[0]
+    head = ["Shape", "Params (emb + trm)", f"GFLOPs @{cfg['seq_len']}", "Paper's speed-up"]
+    for batch in batches:
+        head += [f"{b} b{batch} ms (×)" for b in backends]
+    head += [f"{reference} b{batches[-1]} GFLOP/s (% peak)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, (_config, claim, _source) in SHAPES.items():
+        info = result.models[name]
+        p = info["parameters"]
+        row = [
+            name,
+            f"{p['total'] / 1e6:.1f}M ({p['embeddings'] / 1e6:.1f}M + {p['transformer'] / 1e6:.1f}M)",
+            f"{info['flops']['total'] / 1e9:.2f}",
+            f"{claim:.1f}×" if claim else "–",
+        ]
+        for batch in batches:
+            for backend in backends:
+                ms = _cell(result, name, backend, batch, "median_ms", ".1f")
+                speedup = _cell(result, name, backend, batch, "speedup_vs_reference", ".2f", "×")
+                row.append(f"{ms} ({speedup})")
+        gflops = _cell(result, name, reference, batches[-1], "gflops_per_s", ".1f")
+        fraction = _cell(result, name, reference, batches[-1], "peak_fraction", ".0%")
+        row.append(f"{gflops} ({fraction})")
+        lines.append("| " + " | ".join(row) + " |")
+    peak = env.get("matmul_peak") or {}
+    notes = [
+        "",
+        f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} with `{env['command']}`"
+        + (" (**quick mode**: a smoke run, not the full protocol)" if quick else "")
+        + f": {env['processor']}, {env['cpu_count']} cores, flags {', '.join(env['cpu_flags']) or 'none'}, "
+        f"{env['threads']} threads, torch {env['torch']}, onnxruntime {env['onnxruntime']}; load average "
+        f"{env['load_average_start']} → {env['load_average_end']} (the machine is shared). fp32 matmul peak "
+        f"{peak.get('best_gflops', float('nan')):.1f} GFLOP/s. Cells: median of {cfg['rounds']} interleaved rounds × "
+        f"{cfg['runs']} runs, sequence length {cfg['seq_len']}, random weights; (×) = speed-up over BERT-base on "
+        f"{reference} at the same batch size. Spreads (p10/p90, per-round speed-up range) and peak memory are in "
+        "the JSON. Papers' speed-ups were measured on other hardware and, except DistilBERT's, on unstated setups "
+        "(see `docs` survey); MobileBERT's on a phone with TFLite.",
+    ]
+    return "\n".join(lines + notes)
+
+
+def update_readme(section: str, quick: bool) -> None:
+    """Replace (or append) this script's section of ``benchmarks/README.md``."""
+    readme = HERE / "README.md"
+    tag = "_quick" if quick else ""
+    start, end = MARK_START.format(tag), MARK_END.format(tag)
+    title = "### Student shapes vs BERT-base on CPU" + (" (quick smoke run)" if quick else " (full run)")
+    block = f"{start}\n{title}\n\n{section}\n{end}"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 1, sdpa/ort/ort-int8, 2 rounds × 3 runs")
+    parser.add_argument("--backends", help="comma-separated (default: sdpa,eager,bf16,ort,ort-int8)")
+    parser.add_argument("--batch-sizes", default=None, help="comma-separated (default 1,32)")
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--runs", type=int)
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    parser.add_argument("--exporter", choices=["dynamo", "torchscript"])
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    default_backends = "sdpa,ort,ort-int8" if quick else "sdpa,eager,bf16,ort,ort-int8"
+    config = BenchConfig(
+        backends=tuple((args.backends or default_backends).split(",")),
+        batch_sizes=tuple(int(b) for b in (args.batch_sizes or ("1" if quick else "1,32")).split(",")),
+        seq_len=args.seq_len,
+        rounds=args.rounds or (2 if quick else 3),
+        runs=args.runs or (3 if quick else 5),
+        max_cell_seconds=20.0 if quick else 60.0,
+        exporter=args.exporter or ("torchscript" if quick else "dynamo"),
+        threads=args.threads,
+    )
+    started = time.time()
+    result = bench_models(build_models(), baseline=BASELINE, config=config, progress=lambda m: print(m, flush=True))
+    result.environment["command"] = "python benchmarks/student_shapes.py " + shlex.join(sys.argv[1:] or [])
+    result.environment["wall_seconds"] = round(time.time() - started, 1)
+    result.environment["claims"] = {name: {"speedup": c, "source": s} for name, (_, c, s) in SHAPES.items()}
+    output = args.output or HERE / "results" / f"student_shapes{'_quick' if quick else ''}.json"
+    result.write_json(output)
+    update_readme(readme_table(result, quick), quick)
+    print_bench(result)
+    print(f"wrote {output} and benchmarks/README.md in {result.environment['wall_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""``alembert report``: compare finished runs in the papers' table shape (Model | #Params | per-task scores |
+average | inference time | speed-up), with loss curves and an accuracy-vs-latency plot, as Markdown and HTML.
+
+Runs are folders written by :func:`alembert.pipeline.distill` (``metrics.json``, ``log.jsonl``, ``config.yaml``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembert.data.glue import GLUE_TASKS, get_task
+from alembert.errors import DataError
+from alembert.plots import plot_loss_curves, plot_pareto
+
+
+__all__ = ["ReportRow", "RunSummary", "comparison_rows", "load_run", "write_comparison"]
+
+_TASK_ORDER = list(GLUE_TASKS)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the report needs from one run folder."""
+
+    name: str
+    path: Path
+    metrics: dict[str, Any]
+    losses: dict[str, list[tuple[int, float]]]
+
+
+@dataclass
+class ReportRow:
+    """One model row of the comparison table."""
+
+    label: str
+    parameters: int | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    latency_ms: list[float] = field(default_factory=list)
+    speedups: list[float] = field(default_factory=list)
+
+    @property
+    def average(self) -> float | None:
+        """Mean of the per-task main scores."""
+        return statistics.fmean(self.scores.values()) if self.scores else None
+
+    @property
+    def latency(self) -> float | None:
+        """Median batch-1 latency (ms) over the runs that measured it."""
+        return statistics.median(self.latency_ms) if self.latency_ms else None
+
+    @property
+    def speedup(self) -> float | None:
+        """Median over runs of the speed-up measured side by side with the teacher."""
+        return statistics.median(self.speedups) if self.speedups else None
+
+
+def load_run(path: str | Path) -> RunSummary:
+    """Read a run folder (``metrics.json`` is required; ``log.jsonl`` gives the loss curves)."""
+    folder = Path(path)
+    metrics_file = folder / "metrics.json"
+    if not metrics_file.is_file():
+        raise DataError(f"report: {folder} is not a finished run (no metrics.json)")
+    try:
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"report: {metrics_file}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    losses: dict[str, list[tuple[int, float]]] = {}
+    log = folder / "log.jsonl"
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run
+            if record.get("event") == "train" and "loss" in record and "step" in record:
+                losses.setdefault(str(record.get("stage", "train")), []).append((record["step"], record["loss"]))
+    return RunSummary(folder.resolve().name, folder, metrics, losses)
+
+
+def _main_score(metrics: dict[str, float], task: str, main_metric: str | None) -> float | None:
+    key = main_metric or (get_task(task).main_metric if task in GLUE_TASKS else None)
+    return metrics.get(key) if key else None
+
+
+def comparison_rows(runs: list[RunSummary]) -> tuple[list[ReportRow], list[str]]:
+    """Group runs into table rows: one teacher row, then one row per student (recipe, or run name on clashes).
+
+    Returns:
+        The rows and the tasks (columns) in GLUE order.
+    """
+    teacher = ReportRow("Teacher")
+    students: dict[str, ReportRow] = {}
+    tasks: set[str] = set()
+    for run in runs:
+        m = run.metrics
+        task = m.get("task", "?")
+        tasks.add(task)
+        if "student_metrics" not in m:  # a fine-tuning run: one model
+            row = students.setdefault(run.name, ReportRow(run.name))
+            score = _main_score(m.get("metrics", {}), task, None)
+            if score is not None:
+                row.scores[task] = score
+            continue
+        params = m.get("parameters", {})
+        latency = m.get("latency") or {}
+        teacher_score = _main_score(m.get("teacher_metrics", {}), task, m.get("main_metric"))
+        if teacher_score is not None and task not in teacher.scores:
+            teacher.scores[task] = teacher_score
+        teacher.parameters = teacher.parameters or params.get("teacher", {}).get("total")
+        label = m.get("recipe") or run.name
+        if label in students and task in students[label].scores:
+            label = run.name
+        row = students.setdefault(label, ReportRow(label))
+        row.parameters = row.parameters or params.get("student", {}).get("total")
+        student_score = _main_score(m.get("student_metrics", {}), task, m.get("main_metric"))
+        if student_score is not None:
+            row.scores[task] = student_score
+        if latency.get("student_ms"):
+            row.latency_ms.append(latency["student_ms"])
+            teacher.latency_ms.append(latency["teacher_ms"])
+            row.speedups.append(latency["speedup"])
+            teacher.speedups.append(1.0)
+    ordered = sorted(tasks, key=lambda t: (_TASK_ORDER.index(t) if t in _TASK_ORDER else len(_TASK_ORDER), t))
+    rows = ([teacher] if teacher.scores or teacher.parameters else []) + list(students.values())
+    return rows, ordered
+
+
+def _cells(row: ReportRow, tasks: list[str]) -> list[str]:
+    def number(value: float | None, fmt: str) -> str:
+        return "–" if value is None else format(value, fmt)
+
+    params = "–" if row.parameters is None else f"{row.parameters / 1e6:.1f}M"
+    scores = [number(row.scores.get(t), ".1f") for t in tasks]
+    average = number(row.average, ".1f") + ("" if len(row.scores) == len(tasks) else "*")
+    latency = "–" if row.latency is None else f"{row.latency:.1f} ms"
+    speedup = "–" if row.speedup is None else f"{row.speedup:.2f}×"
+    return [row.label, params, *scores, average if row.scores else "–", latency, speedup]
+
+
+def _headers(tasks: list[str]) -> list[str]:
+    names = [GLUE_TASKS[t].folder if t in GLUE_TASKS else t for t in tasks]
+    return ["Model", "#Params", *names, "Average", "Inference time", "Speed-up"]
+
+
+def _latency_note(runs: list[RunSummary]) -> str:
+    env = next((r.metrics["latency"] for r in runs if (r.metrics.get("latency") or {}).get("environment")), None)
+    if env is None:
+        return "No latency was measured (bench_latency off)."
+    e = env["environment"]
+    return (
+        f"Inference time: median CPU latency at batch {env['batch_size']}, sequence length {env['seq_len']}, "
+        f"{e.get('threads')} threads, {e.get('processor')}, torch {e.get('torch')}; speed-up measured side by side "
+        "with the teacher in each run. Scores: each task's main dev metric; * = average over fewer tasks."
+    )
+
+
+def write_comparison(
+    runs: list[str | Path], output_dir: str | Path, *, markdown: bool = True, title: str | None = None
+) -> dict[str, Path]:
+    """Write ``report.html`` (images embedded as base64), the PNGs and, if ``markdown``, ``report.md``.
+
+    Args:
+        runs: run folders.
+        output_dir: where the report goes (created if needed).
+        markdown: also write ``report.md`` (``pipeline.distill`` leaves its own ``report.md`` and skips it).
+        title: heading (default: the run names).
+
+    Returns:
+        Paths of the files written, by kind (``html``, ``markdown``, ``loss_curves``, ``pareto``).
+    """
+    if not runs:
+        raise DataError("report: give at least one run folder")
+    summaries = [load_run(r) for r in runs]
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, tasks = comparison_rows(summaries)
+    title = title or "alembert report: " + ", ".join(s.name for s in summaries)
+    written = {"loss_curves": plot_loss_curves({s.name: s.losses for s in summaries}, out / "loss_curves.png")}
+    points = {r.label: (r.latency, r.average) for r in rows if r.latency is not None and r.average is not None}
+    if points:
+        xlabel = "CPU latency, batch 1 (ms)"
+        written["pareto"] = plot_pareto(points, out / "pareto.png", xlabel=xlabel, ylabel="average dev score")
+    headers, body = _headers(tasks), [_cells(r, tasks) for r in rows]
+    note = _latency_note(summaries)
+    images = [(kind, path) for kind, path in written.items()]
+    if markdown:
+        lines = [f"# {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        lines += ["", note, ""] + [f"![{kind}]({path.name})" for kind, path in images]
+        written["markdown"] = out / "report.md"
+        written["markdown"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written["html"] = out / "report.html"
+    written["html"].write_text(_html(title, headers, body, note, images), encoding="utf-8")
+    return written
+
+
+def _html(title: str, headers: list[str], body: list[list[str]], note: str, images: list[tuple[str, Path]]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>\n" for cells in body)
+    figures = "".join(
+        f'<figure><img alt="{esc(kind)}" src="data:image/png;base64,'
+        f'{base64.b64encode(path.read_bytes()).decode("ascii")}"><figcaption>{esc(kind.replace("_", " "))}'
+        "</figcaption></figure>\n"
+        for kind, path in images
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
+        "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+        f"<style>{style}</style></head>\n<body><h1>{esc(title)}</h1>\n<table><thead><tr>{head}</tr></thead>"
+        f"<tbody>\n{rows}</tbody></table>\n<p>{esc(note)}</p>\n{figures}</body></html>\n"
+    )
