@@ -124,7 +124,7 @@ class MatchConfig(_Frozen):
     layers: Literal["uniform", "last", "skip", "final"] | list[tuple[int, int]] | None = Field(
         default=None, description="Expand to several (teacher_layer, student_layer) pairs."
     )
-    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    params: dict[str, float | int | bool | str | list[str]] = Field(default_factory=dict)
     projection: Literal["none", "linear"] = "none"
     shared_projection: bool = Field(default=False, description="One W shared by all expanded layers (TinyBERT).")
     mask: Literal["none", "attention_mask", "mlm_positions"] = "none"
@@ -181,6 +181,11 @@ class DistillConfig(_Frozen):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     stages: list[StageConfig]
+    assistants: list[StudentConfig] = Field(
+        default_factory=list,
+        description="Teacher assistants (MiniLM, Mirzadeh et al. 2020): distil teacher → assistants[0] → … → "
+        "student, every hop with these stages; hop k is saved as a full run in <output_dir>/assistant-k.",
+    )
     output_dir: str = "runs/distill"
     bench_latency: bool = Field(default=True, description="Measure teacher/student CPU latency for the report.")
 

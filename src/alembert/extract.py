@@ -13,6 +13,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from alembert.capture import ATTENTION_REPRESENTATIONS, AttentionCapture
+
 
 __all__ = ["Features", "forward_features", "model_inputs", "representation_width"]
 
@@ -64,10 +66,20 @@ def model_inputs(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Ten
 
 
 def forward_features(model: nn.Module, batch: Mapping[str, Tensor], requested: Iterable[tuple[str, Any]]) -> Features:
-    """Run ``model`` on ``batch``, asking for hidden states only if a requested representation needs them."""
+    """Run ``model`` on ``batch``, asking for hidden states only if a requested representation needs them.
+
+    Attention representations (:data:`alembert.capture.ATTENTION_REPRESENTATIONS`) are captured by hooks on the
+    requested blocks only (see :class:`alembert.capture.AttentionCapture`); the hooks are removed after the pass.
+    """
+    requested = list(requested)
     needs_hidden = any(rep in _HIDDEN_REPRESENTATIONS for rep, _ in requested)
-    outputs = model(**model_inputs(model, batch), output_hidden_states=needs_hidden, return_dict=True)
-    return Features(outputs)
+    hooked = [(rep, int(layer)) for rep, layer in requested if rep in ATTENTION_REPRESENTATIONS]
+    inputs = model_inputs(model, batch)
+    if not hooked:
+        return Features(model(**inputs, output_hidden_states=needs_hidden, return_dict=True))
+    with AttentionCapture(model, hooked, batch.get("attention_mask")) as capture:
+        outputs = model(**inputs, output_hidden_states=needs_hidden, return_dict=True)
+    return Features(outputs, capture.features())
 
 
 def representation_width(config: Any, representation: str) -> int:

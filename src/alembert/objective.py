@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from alembert.attention_checks import check_attention_match
 from alembert.config import MatchConfig, StageConfig
 from alembert.errors import ConfigError, suggest
 from alembert.extract import Features, representation_width
@@ -68,6 +69,9 @@ def resolve_matches(
 ) -> list[ResolvedMatch]:
     """Expand a stage's matches against concrete teacher/student configs, validating everything.
 
+    A match with ``weight: 0`` is validated like any other but yields no term: its representations are neither
+    extracted nor compared (ablations such as TinyBERT's "No Attn" are ``--set …weight=0``).
+
     Raises:
         ConfigError: unknown loss, layer out of range, width mismatch without a projection, a mask that the
             data cannot provide.
@@ -85,6 +89,7 @@ def resolve_matches(
         except ConfigError as err:
             raise ConfigError(f"{where}: {err}") from None
         _check_params(match, where)
+        check_attention_match(match, pairs, teacher_config, student_config, where)
         base = match.name or f"{match.representation}/{match.loss}"
         for teacher_layer, student_layer in pairs:
             name = base if len(pairs) == 1 else f"{base}/t{teacher_layer}-s{student_layer}"
@@ -98,6 +103,8 @@ def resolve_matches(
                     raise ConfigError(
                         f"{where}: student width {s_width} != teacher width {t_width}; add `projection: linear`"
                     )
+            if match.weight == 0:
+                continue
             resolved.append(
                 ResolvedMatch(
                     name,
@@ -115,13 +122,18 @@ def resolve_matches(
 
 
 def _check_params(match: MatchConfig, where: str) -> None:
-    accepted = [p for p in inspect.signature(LOSSES[match.loss]).parameters if p != "mask"][2:]
+    parameters = inspect.signature(LOSSES[match.loss]).parameters
+    accepted = [p for p in parameters if p != "mask"][2:]
     for key in match.params:
         if key not in accepted:
             raise ConfigError(
                 f"{where}.params: loss '{match.loss}' takes no parameter '{key}'{suggest(key, accepted)}; "
                 f"it takes {accepted or 'none'}"
             )
+    required = [name for name in accepted if parameters[name].default is inspect.Parameter.empty]
+    missing = [name for name in required if name not in match.params]
+    if missing:
+        raise ConfigError(f"{where}.params: loss '{match.loss}' needs {', '.join(missing)} (no default)")
 
 
 class DistillationObjective(nn.Module):
@@ -185,7 +197,17 @@ class DistillationObjective(nn.Module):
             value = hard_label_loss(student.logits, batch["labels"])
             terms["task"] = value.detach()
             total = total + self.task_loss_weight * value
+        elif self.matches and not any(m.representation == "logits" for m in self.matches):
+            # DDP needs a gradient for every parameter each step: give the unused head (and the blocks after the
+            # matched layers) an exact zero one instead of none (attention-only stages such as MiniLM's)
+            total = total + 0.0 * _output_anchor(student)
         return total, terms
+
+
+def _output_anchor(features: Features) -> Tensor:
+    """Sum of every tensor the model returned (logits; or, for a head-less encoder, the last hidden state and
+    the pooler output), so a zero multiple of it reaches every parameter used in the forward pass."""
+    return sum(value.float().sum() for value in features.outputs.values() if isinstance(value, Tensor))
 
 
 def _module_key(name: str) -> str:

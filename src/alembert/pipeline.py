@@ -15,6 +15,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from alembert.assistants import distill_assistants
 from alembert.config import DistillConfig, FinetuneConfig, StageConfig, TrainConfig
 from alembert.config_io import dump_config
 from alembert.data.batches import build_train_loader
@@ -122,7 +123,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
 
     The run folder holds ``student/`` (weights, tokenizer, model card; no projection weights), ``metrics.json``
     (teacher and student scores, parameter counts, retention, latency), the resolved ``config.yaml``,
-    ``checkpoints/<stage>/`` and ``log.jsonl``.
+    ``checkpoints/<stage>/`` and ``log.jsonl``. With ``assistants``, each hop is a run folder ``assistant-k/``
+    and the top-level files describe the last hop (its teacher is the last assistant).
 
     Args:
         config: the validated run configuration.
@@ -133,6 +135,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     """
     output_dir = Path(config.output_dir)
     _prepare_output(output_dir, resume)
+    if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
+        config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = _load_inputs(config)
     head = "masked_lm" if task is None else "sequence_classification"
     set_seed(config.train.seed)
