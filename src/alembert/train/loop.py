@@ -10,6 +10,8 @@ import fnmatch
 import math
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ from alembert.train.progress import StageProgress
 from alembert.train.runlog import RunLog
 
 
-__all__ = ["StageResult", "TrainingDiverged", "build_optimizer", "freeze_except", "run_stage"]
+__all__ = ["StageResult", "TrainingDiverged", "TrainingInterrupted", "build_optimizer", "freeze_except", "run_stage"]
 
 EvalFn = Callable[[nn.Module], dict[str, float]]
 
@@ -45,6 +47,36 @@ class TrainingDiverged(AlembertError):
     """A loss became NaN or infinite."""
 
     exit_code = 3
+
+
+class TrainingInterrupted(AlembertError):
+    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
+
+    exit_code = 130
+
+
+class _StopRequest:
+    """Turns SIGTERM/SIGINT into a flag the loop checks at the next optimizer step (then it checkpoints)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def uninstall(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
 
 
 @dataclass(frozen=True)
@@ -185,51 +217,68 @@ def run_stage(
         progress.note(f"{main_metric} {score:.2f} (best {state.best_metric:.2f})" if score is not None else "")
         timer.resume()
 
-    while state.global_step < total_steps:
-        loader.set_epoch(state.epoch)
-        batches = accelerator.skip_first_batches(loader, state.batches_in_epoch) if state.batches_in_epoch else loader
-        for batch in batches:
-            with accelerator.accumulate(student, objective):
-                teacher_features = None
-                if teacher is not None and objective.needs_teacher:
-                    with torch.no_grad(), accelerator.autocast():
-                        teacher_features = forward_features(teacher, batch, requested_teacher)
-                student_features = forward_features(student, batch, requested_student)
-                loss, terms = objective(student_features, teacher_features, batch)
-                _check_finite(loss, terms, state, checkpoints, stage_name)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(
-                        [p for group in optimizer.param_groups for p in group["params"]], cfg.max_grad_norm
+    stop = _StopRequest()
+    stop.install()
+    try:
+        while state.global_step < total_steps:
+            loader.set_epoch(state.epoch)
+            batches = loader
+            if state.batches_in_epoch:  # resumed mid-epoch: the same order, minus what was already seen
+                batches = accelerator.skip_first_batches(loader, state.batches_in_epoch)
+            for batch in batches:
+                with accelerator.accumulate(student, objective):
+                    teacher_features = None
+                    if teacher is not None and objective.needs_teacher:
+                        with torch.no_grad(), accelerator.autocast():
+                            teacher_features = forward_features(teacher, batch, requested_teacher)
+                    student_features = forward_features(student, batch, requested_student)
+                    loss, terms = objective(student_features, teacher_features, batch)
+                    _check_finite(loss, terms, state, checkpoints, stage_name)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(
+                            [p for group in optimizer.param_groups for p in group["params"]], cfg.max_grad_norm
+                        )
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                state.batches_in_epoch += 1
+                examples += batch["input_ids"].shape[0] * accelerator.num_processes
+                if not accelerator.sync_gradients:
+                    continue
+                state.global_step += 1
+                progress.update(state.global_step, loss.item(), terms)
+                if state.global_step % cfg.log_every == 0 or state.global_step == total_steps:
+                    values = {k: v.item() for k, v in terms.items()}
+                    log.event(
+                        "train",
+                        stage=stage_name,
+                        step=state.global_step,
+                        loss=loss.item(),
+                        lr=scheduler.get_last_lr()[0],
+                        **values,
                     )
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            state.batches_in_epoch += 1
-            examples += batch["input_ids"].shape[0] * accelerator.num_processes
-            if not accelerator.sync_gradients:
-                continue
-            state.global_step += 1
-            progress.update(state.global_step, loss.item(), terms)
-            if state.global_step % cfg.log_every == 0 or state.global_step == total_steps:
-                values = {k: v.item() for k, v in terms.items()}
-                log.event(
-                    "train",
-                    stage=stage_name,
-                    step=state.global_step,
-                    loss=loss.item(),
-                    lr=scheduler.get_last_lr()[0],
-                    **values,
-                )
-            if state.global_step % eval_every == 0 or state.global_step == total_steps:
-                evaluate_and_select()
-            if state.global_step % save_every == 0 or state.global_step == total_steps:
-                save_checkpoint()
-            if state.global_step >= total_steps:
-                break
-        else:
-            state.epoch += 1
-            state.batches_in_epoch = 0
+                if state.global_step % eval_every == 0 or state.global_step == total_steps:
+                    evaluate_and_select()
+                if state.global_step % save_every == 0 or state.global_step == total_steps:
+                    save_checkpoint()
+                if stop.requested:
+                    accelerator.set_trigger()
+                if accelerator.check_trigger():  # every process stops at the same step
+                    if state.global_step % save_every:
+                        save_checkpoint()
+                    progress.stop()
+                    raise TrainingInterrupted(
+                        f"stage {stage_name}: stopped by {stop.signal_name} at step {state.global_step}; checkpoint "
+                        f"{checkpoints / f'step-{state.global_step}'} saved; continue with --resume"
+                    )
+                if state.global_step >= total_steps:
+                    break
+            else:
+                state.epoch += 1
+                state.batches_in_epoch = 0
+    finally:
+        stop.uninstall()
     progress.stop()
     seconds = timer.elapsed()
     accelerator.wait_for_everyone()
