@@ -217,6 +217,16 @@ def run_stage(
         progress.note(f"{main_metric} {score:.2f} (best {state.best_metric:.2f})" if score is not None else "")
         timer.resume()
 
+    trainable = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def features(batch: dict) -> tuple:
+        """Student features (with grad) and teacher features (frozen, no grad) for one batch."""
+        teacher_features = None
+        if teacher is not None and objective.needs_teacher:
+            with torch.no_grad(), accelerator.autocast():
+                teacher_features = forward_features(teacher, batch, requested_teacher)
+        return forward_features(student, batch, requested_student), teacher_features
+
     stop = _StopRequest()
     stop.install()
     try:
@@ -227,18 +237,11 @@ def run_stage(
                 batches = accelerator.skip_first_batches(loader, state.batches_in_epoch)
             for batch in batches:
                 with accelerator.accumulate(student, objective):
-                    teacher_features = None
-                    if teacher is not None and objective.needs_teacher:
-                        with torch.no_grad(), accelerator.autocast():
-                            teacher_features = forward_features(teacher, batch, requested_teacher)
-                    student_features = forward_features(student, batch, requested_student)
-                    loss, terms = objective(student_features, teacher_features, batch)
+                    loss, terms = objective(*features(batch), batch)
                     _check_finite(loss, terms, state, checkpoints, stage_name)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(
-                            [p for group in optimizer.param_groups for p in group["params"]], cfg.max_grad_norm
-                        )
+                        accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
