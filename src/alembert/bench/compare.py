@@ -4,128 +4,28 @@ all models see the same machine load."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
-from alembert.bench.backends import Runner, build_runner, check_backends
+from alembert.bench.backends import Runner, build_runner
 from alembert.bench.env import bench_environment, load_average, measure_matmul_peak
 from alembert.bench.flops import count_flops, encoder_shape
 from alembert.bench.latency import count_parameters
 from alembert.bench.memory import peak_rss_delta_mb
+from alembert.bench.results import BenchConfig, BenchResult, Measurement
 from alembert.errors import AlembertError, ConfigError
-from alembert.export.onnx import Exporter, random_inputs
+from alembert.export.onnx import random_inputs
 
 
-__all__ = ["BenchConfig", "BenchResult", "Measurement", "bench_models", "time_block"]
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """What to measure.
-
-    Attributes:
-        backends: keys of :data:`alembert.bench.backends.BACKENDS`; the first is the reference backend.
-        batch_sizes: examples per forward pass.
-        seq_len: tokens per example (no padding).
-        rounds: interleaved rounds; every cell is timed once per round.
-        runs: timed forward passes per cell and round (after ``warmup``).
-        warmup: untimed passes per cell and round.
-        max_cell_seconds: stop timing a cell in a round after this long (at least one pass is timed).
-        memory: record the peak resident memory of one pass per cell.
-        exporter: ONNX exporter for the ``ort`` backends.
-        matmul_peak: measure this machine's fp32 matmul GFLOP/s to put achieved GFLOP/s in proportion.
-        threads: intra-op threads for PyTorch and ONNX Runtime during the run (default: PyTorch's current
-            setting). On a loaded machine, fewer threads than cores avoids stalls at OpenMP barriers.
-        ort_spinning: let ONNX Runtime's idle threads spin (off by default so they do not slow the next cell).
-    """
-
-    backends: tuple[str, ...] = ("sdpa", "ort", "ort-int8")
-    batch_sizes: tuple[int, ...] = (1, 32)
-    seq_len: int = 128
-    rounds: int = 3
-    runs: int = 5
-    warmup: int = 1
-    max_cell_seconds: float = 20.0
-    memory: bool = True
-    exporter: Exporter = "dynamo"
-    matmul_peak: bool = True
-    threads: int | None = None
-    ort_spinning: bool = False
-
-    def __post_init__(self) -> None:
-        check_backends(self.backends)
-        if not self.backends or not self.batch_sizes:
-            raise ConfigError("bench: give at least one backend and one batch size")
-        for name in ("seq_len", "rounds", "runs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"bench: {name} must be at least 1, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"bench: threads must be at least 1, got {self.threads}")
-        if min(self.batch_sizes) < 1 or self.warmup < 0:
-            raise ConfigError("bench: batch sizes must be positive and warmup non-negative")
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """Latency statistics of one (model, backend, batch size) cell; ``error`` is set if the backend failed."""
-
-    model: str
-    backend: str
-    batch_size: int
-    seq_len: int
-    median_ms: float | None = None
-    p10_ms: float | None = None
-    p90_ms: float | None = None
-    runs: int = 0
-    throughput: float | None = None
-    gflops_per_s: float | None = None
-    peak_fraction: float | None = None
-    peak_rss_mb: float | None = None
-    weights_mb: float | None = None
-    speedup: float | None = None
-    speedup_min: float | None = None
-    speedup_max: float | None = None
-    speedup_vs_reference: float | None = None
-    error: str | None = None
-
-
-@dataclass
-class BenchResult:
-    """Everything one :func:`bench_models` call measured, with the environment."""
-
-    baseline: str
-    reference_backend: str
-    config: dict[str, Any]
-    environment: dict[str, Any]
-    models: dict[str, dict[str, Any]]
-    measurements: list[Measurement] = field(default_factory=list)
-
-    def find(self, model: str, backend: str, batch_size: int) -> Measurement:
-        """The measurement of one cell."""
-        for m in self.measurements:
-            if (m.model, m.backend, m.batch_size) == (model, backend, batch_size):
-                return m
-        raise KeyError((model, backend, batch_size))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return {**asdict(self), "measurements": [asdict(m) for m in self.measurements]}
-
-    def write_json(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as indented JSON."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+__all__ = ["BenchConfig", "BenchResult", "Measurement", "bench_models", "time_block"]  # re-exported types
 
 
 def time_block(call: Callable[[], object], *, warmup: int, runs: int, max_seconds: float) -> list[float]:
@@ -214,9 +114,6 @@ def _bench(models, baseline: str | None, config: BenchConfig, workdir, say: Call
     if baseline not in loaded:
         raise ConfigError(f"bench: baseline '{baseline}' is not one of the models ({', '.join(loaded)})")
     environment = {**bench_environment(), "ort_spinning": config.ort_spinning}
-    if config.matmul_peak:
-        say("measuring the fp32 matmul peak")
-        environment["matmul_peak"] = measure_matmul_peak()
     for name, (model, _source) in loaded.items():
         positions = getattr(model.config, "max_position_embeddings", None)
         if positions is not None and config.seq_len > positions:
@@ -239,8 +136,14 @@ def _bench(models, baseline: str | None, config: BenchConfig, workdir, say: Call
             for name, (model, _source) in loaded.items()
             for batch in config.batch_sizes
         }
-        times = _interleave(runners, inputs, list(loaded), config, say)
-        memory = _memory(runners, inputs, config) if config.memory else {}
+        memory = _memory(runners, inputs, config) if config.memory else {}  # first calls: arenas and buffers count
+        peaks: list[dict[str, Any]] = []
+        times = _interleave(runners, inputs, list(loaded), config, say, peaks)
+    if peaks:  # measured once per round, like the models: the best is the least disturbed by other work
+        environment["matmul_peak"] = {
+            **max(peaks, key=lambda p: p["best_gflops"]),
+            "per_round_best_gflops": [p["best_gflops"] for p in peaks],
+        }
     result = BenchResult(
         baseline=baseline,
         reference_backend=config.backends[0],
@@ -261,10 +164,12 @@ def _bench(models, baseline: str | None, config: BenchConfig, workdir, say: Call
     return result
 
 
-def _interleave(runners, inputs, names: list[str], config: BenchConfig, say) -> dict[tuple, list[list[float]]]:
+def _interleave(runners, inputs, names: list[str], config: BenchConfig, say, peaks: list) -> dict[tuple, list]:
     times: dict[tuple, list[list[float]]] = {}
     for round_index in range(config.rounds):
         say(f"round {round_index + 1}/{config.rounds}")
+        if config.matmul_peak:
+            peaks.append(measure_matmul_peak())
         order = names[round_index % len(names) :] + names[: round_index % len(names)]
         for batch in config.batch_sizes:
             for backend in config.backends:
@@ -281,11 +186,16 @@ def _interleave(runners, inputs, names: list[str], config: BenchConfig, say) -> 
 
 
 def _memory(runners, inputs, config: BenchConfig) -> dict[tuple, float | None]:
-    return {
-        (name, backend, batch): peak_rss_delta_mb(runner.bind(inputs[name, batch]))
-        for (name, backend), runner in runners.items()
-        for batch in config.batch_sizes
-    }
+    """Peak extra RSS of each cell's first forward pass (before any timing, so that ONNX Runtime's arena growth
+    and PyTorch's buffers are seen; ``compile`` is measured after its compiling call)."""
+    memory = {}
+    for (name, backend), runner in runners.items():
+        for batch in config.batch_sizes:
+            call = runner.bind(inputs[name, batch])
+            if backend == "compile":
+                call()
+            memory[name, backend, batch] = peak_rss_delta_mb(call)
+    return memory
 
 
 def _cell(name, backend, batch, config, times, runners, errors, memory, described, baseline, environment):
