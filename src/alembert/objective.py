@@ -56,7 +56,13 @@ def _layer_pairs(match: MatchConfig, teacher_layers: int, student_layers: int) -
     if match.representation == "logits":
         return [(None, None)]
     if match.layers is not None:
-        return expand_layer_map(match.layers, teacher_layers, student_layers)
+        pairs = expand_layer_map(match.layers, teacher_layers, student_layers)
+        if match.student_layer is None:
+            return pairs
+        selected = [pair for pair in pairs if pair[1] == match.student_layer]  # one block (progressive stages)
+        if not selected:
+            raise ConfigError(f"layers: the map {match.layers!r} has no pair for student layer {match.student_layer}")
+        return selected
     teacher_layer = 0 if match.teacher_layer is None else match.teacher_layer
     student_layer = 0 if match.student_layer is None else match.student_layer
     check_layer(teacher_layer, teacher_layers, "teacher")
