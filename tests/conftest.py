@@ -31,7 +31,7 @@ from transformers import (  # noqa: E402
 datasets.disable_progress_bars()
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny models: a second OpenMP thread only waits at barriers on a busy machine
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "moving", "funny", "smart"]
@@ -81,7 +81,7 @@ def make_tokenizer(folder: Path) -> BertTokenizerFast:
     folder.mkdir(parents=True, exist_ok=True)
     vocab_file = folder / "vocab.txt"
     vocab_file.write_text("\n".join(VOCAB) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab=str(vocab_file), do_lower_case=True)
     tokenizer.save_pretrained(folder)
     return tokenizer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -296,6 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted; resume with --resume")
         return 130
+    except OSError as err:  # a full disk is the user's to fix, not a crash: one line, exit code 2
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+        return 2
     return 0
 
 

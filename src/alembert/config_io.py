@@ -17,6 +17,21 @@ __all__ = ["apply_overrides", "dump_config", "load_config", "parse_config"]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in the same section", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _find_line(text: str | None, loc: tuple[Any, ...]) -> int | None:
     """Line (1-based) of the YAML node at ``loc`` in ``text``, or of its deepest existing parent."""
     if not text:
@@ -140,7 +155,7 @@ def parse_config(
 
 
 def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
-    """Read a YAML file with ``yaml.safe_load``, apply ``--set`` overrides and validate it into ``model``."""
+    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -149,7 +164,7 @@ def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | No
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read config ({err})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python tags
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

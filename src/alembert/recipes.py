@@ -44,6 +44,8 @@ def recipe_summary(name: str) -> str:
 def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> DistillConfig:
     """Load a run config from a YAML file, or from a shipped recipe name, with ``--set`` overrides."""
     path = Path(name_or_path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a YAML config file or a recipe name")
     if not path.is_file() and path.suffix not in (".yaml", ".yml"):
         path = recipe_path(str(name_or_path))
     return load_config(DistillConfig, path, overrides)

@@ -11,6 +11,7 @@ from transformers import DataCollatorForLanguageModeling, DataCollatorWithPaddin
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from alembert.data.readers import Example
+from alembert.data.streaming import TextBlockStream, stream_loader
 from alembert.errors import DataError
 
 
@@ -99,7 +100,7 @@ def _collator(tokenizer: PreTrainedTokenizerBase, mlm_probability: float | None)
 
 
 def build_train_loader(
-    dataset: datasets.Dataset,
+    dataset: datasets.Dataset | TextBlockStream,
     tokenizer: PreTrainedTokenizerBase,
     *,
     batch_size: int,
@@ -107,7 +108,14 @@ def build_train_loader(
     length_grouped: bool = True,
     mlm_probability: float | None = None,
 ) -> DataLoader:
-    """Shuffled, dynamically padded training batches (masked 80/10/10 when ``mlm_probability`` is set)."""
+    """Shuffled, dynamically padded training batches (masked 80/10/10 when ``mlm_probability`` is set).
+
+    A :class:`~alembert.data.streaming.TextBlockStream` is batched in stream order (see its docs).
+    """
+    if isinstance(dataset, TextBlockStream):
+        if mlm_probability is None:
+            raise DataError("a text stream is masked-LM data: build its loader with mlm_probability")
+        return stream_loader(dataset, tokenizer, batch_size=batch_size, mlm_probability=mlm_probability, seed=seed)
     sampler = LengthGroupedSampler(
         list(dataset.with_format(None)["length"]), batch_size, seed=seed, group=length_grouped
     )

@@ -176,10 +176,14 @@ def _read_json(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    table = datasets.Dataset.from_parquet(str(path))
-    return [(i + 1, row) for i, row in enumerate(table)]
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: cannot read parquet ({str(err).splitlines()[0]})") from None
+    return [(i + 1, row) for i, row in enumerate(table.to_pylist())]
 
 
 def read_examples(

@@ -12,6 +12,7 @@ from alembert.config import DataConfig
 from alembert.data.batches import tokenize_examples, tokenize_texts
 from alembert.data.glue import GlueTask
 from alembert.data.readers import Example, find_split_files, read_examples, read_text_corpus, rows_from_records
+from alembert.data.streaming import TextBlockStream, find_stream_files
 from alembert.errors import DataError
 
 
@@ -23,12 +24,12 @@ class TaskData:
     """Tokenised splits of one task.
 
     Attributes:
-        train: training set (``None`` for evaluation-only use).
+        train: training set (``None`` for evaluation-only use; a stream for ``data.streaming``).
         dev: dev sets by name (``dev``; MNLI: ``dev_matched`` and ``dev_mismatched``).
         test: unlabelled test sets by name.
     """
 
-    train: datasets.Dataset | None
+    train: datasets.Dataset | TextBlockStream | None
     dev: dict[str, datasets.Dataset] = field(default_factory=dict)
     test: dict[str, datasets.Dataset] = field(default_factory=dict)
 
@@ -114,15 +115,40 @@ def load_task_data(
 
 
 def load_mlm_data(cfg: DataConfig, tokenizer: PreTrainedTokenizerBase) -> TaskData:
-    """Unlabelled text for general distillation (``task: mlm``); ``data.dev`` is an optional held-out text file."""
-    if cfg.train is None:
-        raise DataError("data.train: general distillation needs a text corpus file")
-    texts = read_text_corpus(cfg.train)
-    if cfg.max_train_samples:
-        texts = texts[: cfg.max_train_samples]
-    train = tokenize_texts(texts, tokenizer, max_length=cfg.max_length)
+    """Unlabelled text for general distillation (``task: mlm``); ``data.dev`` is an optional held-out text file.
+
+    With ``data.streaming`` the training set is a :class:`~alembert.data.streaming.TextBlockStream` (read lazily);
+    its first block is read here, so an empty or unreadable corpus fails before any training.
+    """
+    if cfg.streaming:
+        train: datasets.Dataset | TextBlockStream = _text_stream(cfg, tokenizer)
+    else:
+        if cfg.train is None:
+            raise DataError("data.train: general distillation needs a text corpus file")
+        texts = read_text_corpus(cfg.train)
+        if cfg.max_train_samples:
+            texts = texts[: cfg.max_train_samples]
+        train = tokenize_texts(texts, tokenizer, max_length=cfg.max_length)
     dev = {}
     if cfg.dev is not None:
         dev_texts = read_text_corpus(cfg.dev)[: cfg.max_eval_samples or None]
         dev["dev"] = tokenize_texts(dev_texts, tokenizer, max_length=cfg.max_length)
     return TaskData(train=train, dev=dev)
+
+
+def _text_stream(cfg: DataConfig, tokenizer: PreTrainedTokenizerBase) -> TextBlockStream:
+    if cfg.max_train_samples:
+        raise DataError("data.max_train_samples: a stream has no sample count; bound training with train.max_steps")
+    text_column = cfg.text_columns[0] if cfg.text_columns else "text"
+    if cfg.format == "hub":
+        if not cfg.hub_name:
+            raise DataError("data.hub_name: format hub needs a dataset name to stream")
+        hub = (cfg.hub_name, cfg.hub_config)
+        stream = TextBlockStream([], tokenizer, max_length=cfg.max_length, text_column=text_column, hub=hub)
+    else:
+        files = find_stream_files(cfg.train, cfg.format)
+        stream = TextBlockStream(
+            files, tokenizer, max_length=cfg.max_length, file_format=cfg.format, text_column=text_column
+        )
+    next(iter(stream))  # fails now on an empty, unreadable or malformed corpus
+    return stream

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from safetensors import SafetensorError
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -51,8 +52,25 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
 def load_tokenizer(path: str, *, revision: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer saved with a model (fast tokenizer when available)."""
+    local = Path(path).expanduser()
+    if local.is_dir() and not any((local / name).is_file() for name in _TOKENIZER_FILES):
+        # transformers would build an empty-vocabulary tokenizer from config.json and every word would be [UNK]
+        raise ModelError(
+            f"tokenizer: '{path}' holds no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...); save the "
+            "tokenizer with the model (tokenizer.save_pretrained)"
+        )
     try:
         return AutoTokenizer.from_pretrained(path, revision=revision)
     except (OSError, ValueError) as err:
@@ -97,6 +115,8 @@ def load_model(
         return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     except ValueError as err:
         raise ModelError(f"model '{path}': {str(err).splitlines()[0]}") from None
+    except (OSError, RuntimeError, SafetensorError) as err:  # a truncated or corrupt weights file
+        raise ModelError(f"model '{path}': cannot load the weights ({str(err).splitlines()[0]})") from None
 
 
 def _has_classifier(path: str) -> bool:

@@ -28,6 +28,7 @@ class TrainerState:
         best_metric: best evaluation score so far, or ``None``.
         best_step: step of ``best_metric``.
         history: evaluation records ``{"step", "metrics"}``.
+        stream_positions: for a streamed training set, where each process's reader continues (by process).
     """
 
     global_step: int = 0
@@ -36,6 +37,7 @@ class TrainerState:
     best_metric: float | None = None
     best_step: int | None = None
     history: list[dict] = field(default_factory=list)
+    stream_positions: list[list[int]] | None = None
 
     @classmethod
     def load(cls, folder: Path) -> TrainerState:

@@ -18,14 +18,17 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import gather_object
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from alembert.config import TrainConfig
+from alembert.data.streaming import TextBlockStream, prepare_stream_loader, stream_positions
 from alembert.errors import AlembertError
 from alembert.extract import forward_features
 from alembert.objective import DistillationObjective
+from alembert.teacher_cache import TeacherCache
 from alembert.train.checkpoint import (
     TrainerState,
     atomic_folder,
@@ -142,6 +145,7 @@ def run_stage(
     log: RunLog,
     stage_name: str,
     resume: bool = False,
+    teacher_cache: TeacherCache | None = None,
 ) -> StageResult:
     """Train ``student`` (and the objective's projections) for one stage; write checkpoints and the best model.
 
@@ -158,6 +162,7 @@ def run_stage(
         log: the run's JSONL log (and trackers).
         stage_name: prefix of logged keys.
         resume: continue from the newest complete checkpoint in ``stage_dir``.
+        teacher_cache: precomputed teacher outputs of the training set, read instead of running the teacher.
 
     Returns:
         Step counts, the best score and the evaluation history.
@@ -165,8 +170,12 @@ def run_stage(
     checkpoints = stage_dir
     if teacher is not None:
         teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
+    # A text stream is already one share per process and endless; Accelerate neither splits it nor counts it.
+    stream = train_loader.dataset if isinstance(train_loader.dataset, TextBlockStream) else None
+    if stream is not None and cfg.max_steps is None:
+        raise AlembertError(f"stage {stage_name}: a streamed training set needs train.max_steps")
     # Accelerate shards batches across processes and steps the scheduler once per process each optimizer step.
-    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
+    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes) if stream is None else 0
     total_steps = _total_steps(cfg, batches_per_process)
     optimizer = build_optimizer([student, objective], cfg)
     scheduler = get_linear_schedule_with_warmup(
@@ -175,12 +184,13 @@ def run_stage(
         total_steps * accelerator.num_processes,
     )
     has_projections = any(True for _ in objective.parameters())
+    unsplit = train_loader if stream is None else None
     if has_projections:
         student, objective, optimizer, loader, scheduler = accelerator.prepare(
-            student, objective, optimizer, train_loader, scheduler
+            student, objective, optimizer, unsplit, scheduler
         )
     else:
-        student, optimizer, loader, scheduler = accelerator.prepare(student, optimizer, train_loader, scheduler)
+        student, optimizer, loader, scheduler = accelerator.prepare(student, optimizer, unsplit, scheduler)
         objective = objective.to(accelerator.device)
     state = TrainerState()
     found = latest_checkpoint(checkpoints) if resume else None
@@ -188,10 +198,14 @@ def run_stage(
         accelerator.load_state(str(found))
         state = TrainerState.load(found)
         log.event("resume", stage=stage_name, step=state.global_step, checkpoint=str(found))
+    if stream is not None:  # resume at each process's saved reader position, without re-reading
+        stream.shard(accelerator.process_index, accelerator.num_processes, state.stream_positions)
+        loader, position = prepare_stream_loader(train_loader, accelerator), stream.start
     requested_student, requested_teacher = objective.requested("student"), objective.requested("teacher")
     if objective.task_loss_weight > 0:
         requested_student.add(("logits", None))
-    eval_every = cfg.eval_every or math.ceil(len(loader) / cfg.gradient_accumulation_steps)
+    epoch_steps = total_steps if stream is not None else math.ceil(len(loader) / cfg.gradient_accumulation_steps)
+    eval_every = cfg.eval_every or epoch_steps
     save_every = cfg.save_every or eval_every
     progress = StageProgress(stage_name, total_steps, enabled=accelerator.is_main_process)
     progress.start(state.global_step)
@@ -200,6 +214,8 @@ def run_stage(
     timer = _Timer()
 
     def save_checkpoint() -> None:
+        if stream is not None:
+            state.stream_positions = gather_object([position])
         _save_checkpoint(accelerator, checkpoints, state, cfg.keep_checkpoints)
 
     def evaluate_and_select() -> None:
@@ -222,7 +238,9 @@ def run_stage(
     def features(batch: dict) -> tuple:
         """Student features (with grad) and teacher features (frozen, no grad) for one batch."""
         teacher_features = None
-        if teacher is not None and objective.needs_teacher:
+        if teacher_cache is not None and objective.needs_teacher:
+            teacher_features = teacher_cache.features(batch)
+        elif teacher is not None and objective.needs_teacher:
             with torch.no_grad(), accelerator.autocast():
                 teacher_features = forward_features(teacher, batch, requested_teacher)
         return forward_features(student, batch, requested_student), teacher_features
@@ -233,7 +251,7 @@ def run_stage(
         while state.global_step < total_steps:
             loader.set_epoch(state.epoch)
             batches = loader
-            if state.batches_in_epoch:  # resumed mid-epoch: the same order, minus what was already seen
+            if state.batches_in_epoch and stream is None:  # resumed mid-epoch: the same order, minus what was seen
                 batches = accelerator.skip_first_batches(loader, state.batches_in_epoch)
             for batch in batches:
                 with accelerator.accumulate(student, objective):
@@ -246,6 +264,8 @@ def run_stage(
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 state.batches_in_epoch += 1
+                if stream is not None:
+                    position = stream_positions(batch)
                 examples += batch["input_ids"].shape[0] * accelerator.num_processes
                 if not accelerator.sync_gradients:
                     continue
@@ -341,13 +361,17 @@ def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainerState
     accelerator.wait_for_everyone()
     try:
         accelerator.save_state(str(tmp), safe_serialization=True)
-    except OSError as err:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            write_json_atomic(tmp / "trainer_state.json", state_dict(state))
+    except OSError as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise AlembertError(
-            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact"
+            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact "
+            f"(latest: {latest_checkpoint(folder) or 'none'}); free space and continue with --resume"
         ) from err
-    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_json_atomic(tmp / "trainer_state.json", state_dict(state))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
         prune_checkpoints(folder, keep)
