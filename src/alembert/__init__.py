@@ -1,9 +1,12 @@
 """alembert: compress BERT-family encoders by knowledge distillation.
 
-The public API: :func:`distill`, :func:`finetune`, :func:`evaluate`, the config types and the recipes.
+The public API: :func:`distill`, :func:`finetune`, :func:`evaluate`, :func:`augment_dataset` (TinyBERT data
+augmentation), the config types and the recipes.
 """
 
+from alembert.augment import augment_dataset
 from alembert.config import (
+    AugmentConfig,
     DataConfig,
     DistillConfig,
     FinetuneConfig,
@@ -24,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlembertError",
+    "AugmentConfig",
     "ConfigError",
     "DataConfig",
     "DataError",
@@ -37,6 +41,7 @@ __all__ = [
     "TeacherConfig",
     "TrainConfig",
     "apply_overrides",
+    "augment_dataset",
     "copy_recipe",
     "distill",
     "evaluate",

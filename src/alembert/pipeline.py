@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
+import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from alembert.assistants import distill_assistants
+from alembert.augment import augmented_data_config
 from alembert.config import DistillConfig, FinetuneConfig, StageConfig, TrainConfig
 from alembert.config_io import dump_config
 from alembert.data.batches import build_train_loader
@@ -28,6 +31,7 @@ from alembert.models.student import build_student
 from alembert.objective import DistillationObjective, resolve_matches
 from alembert.report import RunReport, measure_pair_latency, write_model_card, write_report
 from alembert.runs_report import write_comparison
+from alembert.teacher_cache import build_teacher_cache
 from alembert.train.checkpoint import atomic_folder, write_json_atomic
 from alembert.train.loop import StageResult, freeze_except, run_stage
 from alembert.train.runlog import RunLog
@@ -68,15 +72,38 @@ def _make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
     return accelerator
 
 
-def _prepare_output(output_dir: Path, resume: bool) -> None:
+def _prepare_output(output_dir: Path, resume: bool, config: DistillConfig | FinetuneConfig) -> None:
     if resume:
         if not (output_dir / "config.yaml").is_file():
             raise ConfigError(f"--resume: {output_dir} holds no earlier run (no config.yaml)")
+        _check_same_config(output_dir, config)
         return
     if output_dir.exists() and any(output_dir.iterdir()):
         raise ConfigError(
             f"output_dir {output_dir} already holds files; pass --resume to continue that run or choose a new "
             "output_dir (nothing is overwritten)"
+        )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        return {k: v for key, value in data.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): data}
+
+
+def _check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) -> None:
+    """A resumed run must be the run that was interrupted: only ``bench_latency`` may change."""
+    saved_path = output_dir / "config-with-assistants.yaml"
+    if not saved_path.is_file():
+        saved_path = output_dir / "config.yaml"
+    saved = _flatten(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
+    current = _flatten(json.loads(config.model_dump_json()))
+    keys = (saved.keys() | current.keys()) - {"bench_latency"}
+    changed = sorted(k for k in keys if saved.get(k) != current.get(k))
+    if changed:
+        raise ConfigError(
+            f"--resume: the config differs from the interrupted run's {saved_path} in {', '.join(changed[:5])}; "
+            "resume with the same config, or start a new output_dir"
         )
 
 
@@ -111,11 +138,28 @@ def _load_inputs(config: DistillConfig):
     teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
     if config.student.path is not None:
         check_model_source(config.student.path, what="student")
+    _check_max_length(config.data.max_length, teacher_config)
     tokenizer = load_tokenizer(config.teacher.path, revision=config.teacher.revision)
-    data = load_mlm_data(config.data, tokenizer) if task is None else load_task_data(config.data, task, tokenizer)
-    if data.train is None or len(data.train) == 0:
+    data_config = config.data
+    if task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
+        data_config = augmented_data_config(data_config, task)
+    data = load_mlm_data(data_config, tokenizer) if task is None else load_task_data(data_config, task, tokenizer)
+    if data.train is None or (isinstance(data.train, datasets.Dataset) and len(data.train) == 0):
         raise ConfigError("data.train: the training set is empty")
     return task, teacher_config, tokenizer, data
+
+
+def _check_max_length(max_length: int, model_config: Any) -> None:
+    """Tokens past the position embeddings would fail deep in the first forward pass; say so now."""
+    positions = getattr(model_config, "max_position_embeddings", None)
+    if positions is None:
+        return
+    offset = model_config.pad_token_id + 1 if model_config.model_type in ("roberta", "xlm-roberta", "mpnet") else 0
+    if max_length > positions - offset:
+        raise ConfigError(
+            f"data.max_length {max_length} exceeds the teacher's {positions - offset} position embeddings; "
+            f"set data.max_length <= {positions - offset}"
+        )
 
 
 def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
@@ -134,11 +178,11 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         Paths and metrics of the finished run.
     """
     output_dir = Path(config.output_dir)
-    _prepare_output(output_dir, resume)
+    _prepare_output(output_dir, resume, config)
     if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
         config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = _load_inputs(config)
-    head = "masked_lm" if task is None else "sequence_classification"
+    head = _head(config, task)
     set_seed(config.train.seed)
     teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
     if config.student.path is not None:
@@ -164,7 +208,9 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         student_init=None if init is None else list(init.teacher_layers),
     )
     teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
-    eval_fn, main_metric = _eval_fn(task, data, tokenizer, accelerator, config.train)
+    eval_fn, main_metric = None, None  # a head-less (base) student has no output to score
+    if head != "base":
+        eval_fn, main_metric = _eval_fn(task, data, tokenizer, accelerator, config.train)
     teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, accelerator)
     stage_results: dict[str, StageResult] = {}
     for stage in config.stages:
@@ -211,6 +257,17 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     return DistillResult(output_dir, student_dir, report.to_dict())
 
 
+def _head(config: DistillConfig, task: GlueTask | None) -> str:
+    """``base`` (no head at all) for general distillation whose losses never read the MLM head (TinyBERT)."""
+    if task is not None:
+        return "sequence_classification"
+    reads_head = any(
+        stage.task_loss_weight > 0 or any(m.representation == "logits" and m.weight > 0 for m in stage.matches)
+        for stage in config.stages
+    )
+    return "masked_lm" if reads_head else "base"
+
+
 def _teacher_metrics(output_dir: Path, teacher, eval_fn, accelerator: Accelerator) -> dict[str, float]:
     cached = output_dir / "teacher_metrics.json"
     if cached.is_file():
@@ -243,6 +300,12 @@ def _run_or_skip_stage(
         _load_into(student, stage_dir / "final")
         log.event("stage_skipped", stage=stage.name, reason="finished in an earlier run")
         return StageResult(**json.loads(done.read_text()))
+    if not matches and stage.task_loss_weight == 0:  # every match weighted 0 (an ablation): nothing to train
+        log.event("stage_skipped", stage=stage.name, reason="every loss weight is 0")
+        if accelerator.is_main_process:
+            atomic_folder(stage_dir / "final", lambda tmp: student.save_pretrained(tmp))
+        accelerator.wait_for_everyone()
+        return StageResult(0, None, None, [], 0.0)
     train_cfg = stage.train_config(config.train)
     set_seed(train_cfg.seed)
     freeze_except(student, stage.trainable)
@@ -256,6 +319,19 @@ def _run_or_skip_stage(
         mlm_probability=config.data.mlm_probability if mlm else None,
     )
     stage_eval = eval_fn if (stage.task_loss_weight > 0 or _trains_head(matches)) else None
+    teacher_cache = None
+    if config.teacher.cache and objective.needs_teacher:  # teacher outputs computed once, read every epoch
+        teacher_cache, record = build_teacher_cache(
+            teacher,
+            data.train,
+            objective.requested("teacher"),
+            tokenizer=tokenizer,
+            cache_dir=Path(config.teacher.cache_dir or output_dir / "teacher-cache"),
+            dtype=config.teacher.cache_dtype,
+            accelerator=accelerator,
+            batch_size=train_cfg.eval_batch_size,
+        )
+        log.event("teacher_cache", stage=stage.name, **record)
     result = run_stage(
         accelerator=accelerator,
         student=student,
@@ -269,6 +345,7 @@ def _run_or_skip_stage(
         log=log,
         stage_name=stage.name,
         resume=resume,
+        teacher_cache=teacher_cache,
     )
     freeze_except(student, None)
     if accelerator.is_main_process:
@@ -310,7 +387,7 @@ def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
     dev scores. It is typically the teacher of a later :func:`distill` run.
     """
     output_dir = Path(config.output_dir)
-    _prepare_output(output_dir, resume)
+    _prepare_output(output_dir, resume, config)
     task = get_task(config.task)
     check_model_source(config.model.path, what="model", revision=config.model.revision)
     tokenizer = load_tokenizer(config.model.path, revision=config.model.revision)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig
 
+from alembert.config import StudentConfig
+from alembert.models.mobilebert import mobilebert_config
 from alembert.models.student import build_student
 from alembert.objective import resolve_matches
 from alembert.recipes import list_recipes, load_recipe
@@ -16,7 +18,12 @@ def test_recipe_loads_and_resolves(name):
     config = load_recipe(name)
     assert config.recipe == name
     mlm = config.task == "mlm"
-    teacher_config = tiny_config("bert", layers=6, hidden=48, heads=4, ffn=96)
+    if config.student.architecture == "mobilebert":  # paper-sized shapes, as configs only (no 25M-332M weights)
+        _resolve_mobilebert(config, mlm)
+        return
+    # per-head attention maps need equal head counts: a recipe that fixes the student's (TinyBERT: 12) gets a
+    # stand-in teacher with as many
+    teacher_config = tiny_config("bert", layers=6, hidden=48, heads=config.student.num_heads or 4, ffn=96)
     teacher = (AutoModelForMaskedLM if mlm else AutoModelForSequenceClassification).from_config(teacher_config)
     if config.student.path is None:
         student, _ = build_student(teacher, config.student, masked_lm=mlm)
@@ -29,3 +36,25 @@ def test_recipe_loads_and_resolves(name):
 
 def test_at_least_the_distilbert_recipes_ship():
     assert {"distilbert-task", "distilbert-general"} <= set(list_recipes())
+
+
+def test_tinybert_recipes_ship():
+    assert {"tinybert-general", "tinybert-task"} <= set(list_recipes())
+
+
+def _resolve_mobilebert(config, mlm: bool) -> None:
+    """ibbert-teacher distils a BERT; the mobilebert recipes distil a full-size IB-BERT (4 heads, 24 blocks)."""
+    if config.student.mobilebert_shape.preset == "ibbert-large":
+        teacher_config = tiny_config("bert", layers=6, hidden=48, heads=4, ffn=96)
+    else:
+        ibbert = StudentConfig(architecture="mobilebert", mobilebert={"preset": "ibbert-large"})
+        teacher_config = mobilebert_config(BertConfig(), ibbert)
+    student_config = mobilebert_config(teacher_config, config.student)
+    for stage in config.stages:
+        stage.train_config(config.train)
+        resolve_matches(stage, teacher_config, student_config, has_mlm_labels=mlm)
+
+
+def test_mobilebert_recipes_ship():
+    names = {"mobilebert-progressive", "mobilebert-joint", "mobilebert-auxiliary", "mobilebert-task", "ibbert-teacher"}
+    assert names <= set(list_recipes())

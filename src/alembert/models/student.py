@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from torch import nn
-from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, PreTrainedModel
+from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, PreTrainedModel
 
 from alembert.config import StudentConfig
 from alembert.errors import ConfigError
@@ -111,11 +111,16 @@ def build_student(
     Args:
         teacher: the loaded teacher (its config gives the family, vocabulary and defaults).
         cfg: the student section of the run config.
-        masked_lm: build an MLM head (general distillation) instead of a classification head.
+        masked_lm: build an MLM head (general distillation) instead of a classification head. A head-less
+            teacher (``AutoModel``) gets a head-less student whatever this says.
 
     Returns:
         The student and a summary of how it was initialised.
     """
+    if cfg.architecture == "mobilebert":  # a family of its own, whatever the teacher's (models/mobilebert.py)
+        from alembert.models.mobilebert import build_mobilebert
+
+        return build_mobilebert(teacher, cfg, masked_lm=masked_lm)
     teacher_layers = num_layers(teacher.config)
     sources = student_layer_sources(cfg, teacher_layers)
     layers = len(sources) if sources else (cfg.num_layers or math.ceil(teacher_layers / 2))
@@ -126,6 +131,8 @@ def build_student(
             f"{teacher.config.hidden_size} (got {config.hidden_size}); use init: random for a narrower student"
         )
     auto = AutoModelForMaskedLM if masked_lm else AutoModelForSequenceClassification
+    if teacher.base_model is teacher:  # the encoder alone
+        auto = AutoModel
     student = auto.from_config(config, attn_implementation=teacher.config._attn_implementation)
     copied = copy_teacher_weights(student, teacher, sources) if sources else 0
     return student, StudentInit(sources, copied, len(student.state_dict()))
