@@ -119,8 +119,14 @@ def build_train_loader(
     sampler = LengthGroupedSampler(
         list(dataset.with_format(None)["length"]), batch_size, seed=seed, group=length_grouped
     )
+    # A loader-owned generator: starting an epoch's iterator (also after --resume) draws no number from the
+    # global RNG, so dropout masks after a resume are the ones an uninterrupted run would have used.
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, collate_fn=_collator(tokenizer, mlm_probability)
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=_collator(tokenizer, mlm_probability),
+        generator=torch.Generator().manual_seed(seed),
     )
 
 
