@@ -23,12 +23,26 @@ def _config(teacher: Path, data: Path, output: Path, accumulation: int) -> dict:
         "teacher": {"path": str(teacher)},
         "student": {"init": "every_other"},
         "data": {"train": str(data), "max_length": 32},
-        "train": {"epochs": 1, "batch_size": 8, "gradient_accumulation_steps": accumulation, "learning_rate": 1e-3,
-                  "log_every": 1, "seed": 0, "select": "last", "warmup_ratio": 0.0},
-        "stages": [{"name": "distill", "task_loss_weight": 1.0, "matches": [
-            {"name": "ce", "representation": "logits", "loss": "kl_div", "params": {"temperature": 2.0}},
-            {"name": "cos", "representation": "hidden", "layers": "final", "loss": "cosine"},
-        ]}],
+        "train": {
+            "epochs": 1,
+            "batch_size": 8,
+            "gradient_accumulation_steps": accumulation,
+            "learning_rate": 1e-3,
+            "log_every": 1,
+            "seed": 0,
+            "select": "last",
+            "warmup_ratio": 0.0,
+        },
+        "stages": [
+            {
+                "name": "distill",
+                "task_loss_weight": 1.0,
+                "matches": [
+                    {"name": "ce", "representation": "logits", "loss": "kl_div", "params": {"temperature": 2.0}},
+                    {"name": "cos", "representation": "hidden", "layers": "final", "loss": "cosine"},
+                ],
+            }
+        ],
         "output_dir": str(output),
         "bench_latency": False,
     }
@@ -49,8 +63,19 @@ def test_two_processes_match_one_process_with_accumulation(tmp_path, sst2_dir):
         path.write_text(yaml.safe_dump(_config(tmp_path / "teacher", sst2_dir, output, accumulation)))
         command = [sys.executable, "-m", "alembert.cli", "distill", str(path)]
         if processes > 1:
-            command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-                       "--master_port", "29517", "-m", "alembert.cli", "distill", str(path)]
+            command = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nproc_per_node",
+                str(processes),
+                "--master_port",
+                "29517",
+                "-m",
+                "alembert.cli",
+                "distill",
+                str(path),
+            ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[processes] = output

@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from alembert import DistillConfig, distill, parse_config
+from alembert.config import StudentConfig
 from alembert.data.batches import build_train_loader, tokenize_examples
 from alembert.data.glue import get_task
 from alembert.data.readers import read_examples
@@ -68,13 +69,20 @@ def distilbert_task_config(teacher: Path, data: Path, output: Path, **train) -> 
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_loss_falls_on_a_fixed_batch(tmp_path, sst2_dir, family):
+def test_loss_and_each_term_fall_on_a_fixed_batch(tmp_path, sst2_dir, family):
     teacher_dir = save_tiny_model(tmp_path / family, family)
     config = distilbert_task_config(teacher_dir, sst2_dir, tmp_path / "run")
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir).eval()
-    student, init = build_student(teacher, config.student, masked_lm=False)
-    assert init.teacher_layers == (0, 2) and init.copied > 0
+    with torch.no_grad():  # a random tiny teacher predicts ~0 logits; make its soft targets informative
+        for name, parameter in teacher.named_parameters():
+            if "classifier" in name:
+                parameter.mul_(30.0)
+    layered, init = build_student(teacher, config.student, masked_lm=False)
+    assert init.teacher_layers == (0, 2) and init.copied > 0  # every_other copies layers (checked in unit tests)
+    torch.manual_seed(0)
+    student, _ = build_student(teacher, StudentConfig(init="random", num_layers=2), masked_lm=False)
+    student.eval()  # no dropout: the same batch gives the same loss unless the weights change
     matches = resolve_matches(config.stages[0], teacher.config, student.config)
     objective = DistillationObjective(matches, 2.0, teacher.config, student.config)
     examples = read_examples(sst2_dir / "train.tsv", get_task("sst2"))
@@ -84,15 +92,17 @@ def test_loss_falls_on_a_fixed_batch(tmp_path, sst2_dir, family):
     with torch.no_grad():
         teacher_features = forward_features(teacher, batch, objective.requested("teacher"))
     requested = objective.requested("student") | {("logits", None)}
-    losses = []
-    for _ in range(8):
+    history = []
+    for _ in range(10):
         loss, terms = objective(forward_features(student, batch, requested), teacher_features, batch)
         assert torch.isfinite(loss) and set(terms) == {"ce", "cos", "task"}
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
+        history.append({"loss": loss.item(), **{k: v.item() for k, v in terms.items()}})
+    assert history[0]["ce"] > 1e-3 and history[0]["cos"] > 0.1
+    for key in ("loss", "ce", "cos"):
+        assert history[-1][key] < history[0][key], (key, history[0][key], history[-1][key])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -194,3 +204,14 @@ def test_distilbert_general_recipe_with_mlm_head(tmp_path, family):
     from transformers import AutoModelForMaskedLM
 
     assert AutoModelForMaskedLM.from_pretrained(result.student_dir).config.num_hidden_layers == 2
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path, sst2_dir):
+    from alembert import ConfigError
+
+    teacher_dir = save_tiny_model(tmp_path / "teacher", "bert")
+    config = distilbert_task_config(teacher_dir, sst2_dir, tmp_path / "run", max_steps=2)
+    distill(config)
+    changed = distilbert_task_config(teacher_dir, sst2_dir, tmp_path / "run", max_steps=2, learning_rate=5e-4)
+    with pytest.raises(ConfigError, match=r"--resume: the config differs .* train.learning_rate"):
+        distill(changed, resume=True)
