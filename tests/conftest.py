@@ -140,3 +140,29 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "glue").is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+def tiny_distill_config(teacher: Path, data: Path, output: Path, **train) -> dict:
+    """A DistilBERT-style run config (KD at T=2 + cosine on the last hidden state + CE) for tiny models.
+
+    ``train`` gives the run's ``train`` section; latency benchmarking is off.
+    """
+    return {
+        "task": "sst2",
+        "teacher": {"path": str(teacher)},
+        "student": {"init": "every_other"},
+        "data": {"train": str(data), "max_length": 32},
+        "train": train,
+        "stages": [
+            {
+                "name": "distill",
+                "task_loss_weight": 1.0,
+                "matches": [
+                    {"name": "ce", "representation": "logits", "loss": "kl_div", "params": {"temperature": 2.0}},
+                    {"name": "cos", "representation": "hidden", "layers": "final", "loss": "cosine"},
+                ],
+            }
+        ],
+        "output_dir": str(output),
+        "bench_latency": False,
+    }

@@ -7,30 +7,11 @@ from pathlib import Path
 import yaml
 
 from alembert.cli import main
+from tests.conftest import tiny_distill_config
 
 
 def _write_config(path: Path, teacher: Path, data: Path, output: Path, **extra) -> Path:
-    config = {
-        "task": "sst2",
-        "teacher": {"path": str(teacher)},
-        "student": {"init": "every_other"},
-        "data": {"train": str(data), "max_length": 32},
-        "train": {"max_steps": 2, "batch_size": 8},
-        "stages": [
-            {
-                "name": "distill",
-                "task_loss_weight": 1.0,
-                "matches": [
-                    {"name": "ce", "representation": "logits", "loss": "kl_div", "params": {"temperature": 2.0}},
-                    {"name": "cos", "representation": "hidden", "layers": "final", "loss": "cosine"},
-                ],
-            }
-        ],
-        "output_dir": str(output),
-        "bench_latency": False,
-    }
-    for key, value in extra.items():
-        config[key] = value
+    config = {**tiny_distill_config(teacher, data, output, max_steps=2, batch_size=8), **extra}
     path.write_text(yaml.safe_dump(config))
     return path
 

@@ -14,38 +14,23 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
-from tests.conftest import make_tokenizer, tiny_config
+from tests.conftest import make_tokenizer, tiny_config, tiny_distill_config
 
 
 def _config(teacher: Path, data: Path, output: Path, accumulation: int) -> dict:
-    return {
-        "task": "sst2",
-        "teacher": {"path": str(teacher)},
-        "student": {"init": "every_other"},
-        "data": {"train": str(data), "max_length": 32},
-        "train": {
-            "epochs": 1,
-            "batch_size": 8,
-            "gradient_accumulation_steps": accumulation,
-            "learning_rate": 1e-3,
-            "log_every": 1,
-            "seed": 0,
-            "select": "last",
-            "warmup_ratio": 0.0,
-        },
-        "stages": [
-            {
-                "name": "distill",
-                "task_loss_weight": 1.0,
-                "matches": [
-                    {"name": "ce", "representation": "logits", "loss": "kl_div", "params": {"temperature": 2.0}},
-                    {"name": "cos", "representation": "hidden", "layers": "final", "loss": "cosine"},
-                ],
-            }
-        ],
-        "output_dir": str(output),
-        "bench_latency": False,
-    }
+    return tiny_distill_config(
+        teacher,
+        data,
+        output,
+        epochs=1,
+        batch_size=8,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=1e-3,
+        log_every=1,
+        seed=0,
+        select="last",
+        warmup_ratio=0.0,
+    )
 
 
 def test_two_processes_match_one_process_with_accumulation(tmp_path, sst2_dir):

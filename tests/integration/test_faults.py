@@ -21,41 +21,26 @@ from transformers import AutoModelForSequenceClassification
 from alembert import distill, parse_config
 from alembert.config import DistillConfig
 from alembert.train.loop import TrainingDiverged
-from tests.conftest import make_tokenizer, save_tiny_model, tiny_config, write_sst2
+from tests.conftest import make_tokenizer, save_tiny_model, tiny_config, tiny_distill_config, write_sst2
 
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(teacher: Path, data: Path, output: Path, steps: int = 30) -> dict:
-    return {
-        "task": "sst2",
-        "teacher": {"path": str(teacher)},
-        "student": {"init": "every_other"},
-        "data": {"train": str(data), "max_length": 32},
-        "train": {
-            "max_steps": steps,
-            "batch_size": 8,
-            "learning_rate": 1e-3,
-            "log_every": 1,
-            "seed": 0,
-            "save_every": 5,
-            "eval_every": 10,
-            "keep_checkpoints": 10,
-        },
-        "stages": [
-            {
-                "name": "distill",
-                "task_loss_weight": 1.0,
-                "matches": [
-                    {"name": "ce", "representation": "logits", "loss": "kl_div", "params": {"temperature": 2.0}},
-                    {"name": "cos", "representation": "hidden", "layers": "final", "loss": "cosine"},
-                ],
-            }
-        ],
-        "output_dir": str(output),
-        "bench_latency": False,
-    }
+    return tiny_distill_config(
+        teacher,
+        data,
+        output,
+        max_steps=steps,
+        batch_size=8,
+        learning_rate=1e-3,
+        log_every=1,
+        seed=0,
+        save_every=5,
+        eval_every=10,
+        keep_checkpoints=10,
+    )
 
 
 def _cli(args: list[str]) -> subprocess.Popen:
