@@ -163,6 +163,28 @@ def _cmd_augment(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_glue(args: argparse.Namespace) -> None:
+    from alembert.config_io import apply_overrides, load_config, parse_config
+    from alembert.suite import GlueSuiteConfig, run_glue_suite
+
+    if args.config:
+        config = load_config(GlueSuiteConfig, args.config, args.set or [])
+    else:
+        base: dict = {"teacher": args.teacher, "data_root": args.data, "tasks": args.tasks.split(",")}
+        base["recipes"] = args.recipes.split(",")
+        base["output_dir"] = args.output or "runs/glue"
+        if args.seeds:
+            base["seeds"] = [int(s) for s in args.seeds.split(",")]
+        if args.max_train_samples:
+            base["max_train_samples"] = args.max_train_samples
+        base["finetune"] = list(args.finetune_set or [])
+        base["distill"] = list(args.distill_set or [])
+        config = parse_config(GlueSuiteConfig, apply_overrides(base, args.set or []), source="command line")
+    result = run_glue_suite(config, say=Console().print)
+    Console().print(result.files["markdown"].read_text(encoding="utf-8"))
+    Console().print(f"table: [bold]{result.files['markdown']}[/bold]; report: {result.files['html']}")
+
+
 def _cmd_recipes(args: argparse.Namespace) -> None:
     from alembert.recipes import copy_recipe, list_recipes, recipe_path, recipe_summary
 
@@ -274,6 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="where augmented sets are kept (default runs/augmented)")
     p.set_defaults(func=_cmd_augment)
 
+    p = sub.add_parser("glue", help="fine-tune the teacher per GLUE task, distil each recipe, write the GLUE table")
+    p.add_argument("--config", help="YAML GlueSuiteConfig (instead of the flags below)")
+    p.add_argument("--teacher", help="pre-trained model folder or Hub name, fine-tuned on each task")
+    p.add_argument("--data", help="folder holding the GLUE task folders (CoLA/, SST-2/, ...)")
+    p.add_argument("--tasks", default="cola,sst2,mrpc,stsb,rte,wnli", help="comma-separated task names")
+    p.add_argument("--recipes", default="distilbert-task", help="comma-separated recipe names or YAML files")
+    p.add_argument("--seeds", help="comma-separated seeds; the table shows the median (default 42)")
+    p.add_argument("--max-train-samples", type=int, help="cap each task's training rows")
+    p.add_argument("--finetune-set", action="append", metavar="KEY=VALUE", help="override for every fine-tuning")
+    p.add_argument("--distill-set", action="append", metavar="KEY=VALUE", help="override for every student run")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a suite key (e.g. teachers.sst2=…)")
+    p.add_argument("--output", help="suite folder (default runs/glue); rerun to continue an interrupted suite")
+    p.set_defaults(func=_cmd_glue)
+
     p = sub.add_parser("recipes", help="list, show or copy the shipped recipes")
     p.add_argument("action", choices=["list", "show", "copy"])
     p.add_argument("name", nargs="?")
@@ -289,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     if args.command == "finetune" and not args.config and not (args.model and args.task and args.data):
         parser.error("finetune needs --config, or --model, --task and --data")
+    if args.command == "glue" and not args.config and not (args.teacher and args.data):
+        parser.error("glue needs --config, or --teacher and --data")
     try:
         args.func(args)
     except AlembertError as err:

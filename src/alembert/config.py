@@ -335,6 +335,18 @@ class DistillConfig(_Frozen):
             raise ValueError(f"stages: names must be unique, got {names}")
         if self.data.augment is not None and self.task == "mlm":
             raise ValueError("data.augment: augmentation applies to a task's labelled data, not to task: mlm")
+        from alembert.data.glue import GLUE_TASKS  # noqa: PLC0415 (alembert.data imports this module)
+
+        task = GLUE_TASKS.get(self.task.lower())
+        if task is not None and task.is_regression:  # one output: a softmax over it is constant, the loss is 0
+            for stage in self.stages:
+                for i, match in enumerate(stage.matches):
+                    if match.representation == "logits" and match.loss in ("kl_div", "soft_ce") and match.weight:
+                        raise ValueError(
+                            f"stages.{stage.name}.matches.{match.name or i}.loss: {match.loss} compares class "
+                            f"distributions, but {self.task} is a regression task (one output); use loss: "
+                            "logits_mse with params: {}"
+                        )
         return self
 
     @model_validator(mode="after")

@@ -85,6 +85,8 @@ def _to_config_error(err: ValidationError, model: type[BaseModel], source: str, 
         message = f"unknown key '{key}'{hint}"
     elif first["type"] == "missing":
         message = f"missing required key '{key}'"
+    elif not loc:  # a check across keys: its message names them; the input is the whole config
+        message = first["msg"].removeprefix("Value error, ")
     else:
         message = f"{key}: {first['msg']} (got {first.get('input')!r})"
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""

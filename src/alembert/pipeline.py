@@ -393,7 +393,9 @@ def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
     tokenizer = load_tokenizer(config.model.path, revision=config.model.revision)
     data = load_task_data(config.data, task, tokenizer)
     set_seed(config.train.seed)
-    model = load_model(config.model.path, head="sequence_classification", task=task, revision=config.model.revision)
+    model = load_model(
+        config.model.path, head="sequence_classification", task=task, revision=config.model.revision, new_head=True
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     accelerator = _make_accelerator(config.train, output_dir)
     log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))

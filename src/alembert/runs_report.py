@@ -41,6 +41,7 @@ class ReportRow:
     label: str
     parameters: int | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    seed_scores: dict[str, list[float]] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)
     speedups: list[float] = field(default_factory=list)
 
@@ -88,8 +89,13 @@ def _main_score(metrics: dict[str, float], task: str, main_metric: str | None) -
     return metrics.get(key) if key else None
 
 
-def comparison_rows(runs: list[RunSummary]) -> tuple[list[ReportRow], list[str]]:
+def comparison_rows(runs: list[RunSummary], *, group_seeds: bool = False) -> tuple[list[ReportRow], list[str]]:
     """Group runs into table rows: one teacher row, then one row per student (recipe, or run name on clashes).
+
+    Args:
+        runs: finished run folders.
+        group_seeds: runs of one recipe on one task are seeds of one experiment: the row shows their median
+            (DistilBERT's protocol) instead of a row per run.
 
     Returns:
         The rows and the tasks (columns) in GLUE order.
@@ -114,13 +120,14 @@ def comparison_rows(runs: list[RunSummary]) -> tuple[list[ReportRow], list[str]]
             teacher.scores[task] = teacher_score
         teacher.parameters = teacher.parameters or params.get("teacher", {}).get("total")
         label = m.get("recipe") or run.name
-        if label in students and task in students[label].scores:
+        if label in students and task in students[label].scores and not group_seeds:
             label = run.name
         row = students.setdefault(label, ReportRow(label))
         row.parameters = row.parameters or params.get("student", {}).get("total")
         student_score = _main_score(m.get("student_metrics", {}), task, m.get("main_metric"))
         if student_score is not None:
-            row.scores[task] = student_score
+            row.seed_scores.setdefault(task, []).append(student_score)
+            row.scores[task] = statistics.median(row.seed_scores[task])
         if latency.get("student_ms"):
             row.latency_ms.append(latency["student_ms"])
             teacher.latency_ms.append(latency["teacher_ms"])
@@ -161,7 +168,12 @@ def _latency_note(runs: list[RunSummary]) -> str:
 
 
 def write_comparison(
-    runs: list[str | Path], output_dir: str | Path, *, markdown: bool = True, title: str | None = None
+    runs: list[str | Path],
+    output_dir: str | Path,
+    *,
+    markdown: bool = True,
+    title: str | None = None,
+    group_seeds: bool = False,
 ) -> dict[str, Path]:
     """Write ``report.html`` (images embedded as base64), the PNGs and, if ``markdown``, ``report.md``.
 
@@ -170,6 +182,7 @@ def write_comparison(
         output_dir: where the report goes (created if needed).
         markdown: also write ``report.md`` (``pipeline.distill`` leaves its own ``report.md`` and skips it).
         title: heading (default: the run names).
+        group_seeds: one row per recipe with the median over its runs of a task (see :func:`comparison_rows`).
 
     Returns:
         Paths of the files written, by kind (``html``, ``markdown``, ``loss_curves``, ``pareto``).
@@ -179,7 +192,7 @@ def write_comparison(
     summaries = [load_run(r) for r in runs]
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows, tasks = comparison_rows(summaries)
+    rows, tasks = comparison_rows(summaries, group_seeds=group_seeds)
     title = title or "alembert report: " + ", ".join(s.name for s in summaries)
     written = {"loss_curves": plot_loss_curves({s.name: s.losses for s in summaries}, out / "loss_curves.png")}
     points = {r.label: (r.latency, r.average) for r in rows if r.latency is not None and r.average is not None}

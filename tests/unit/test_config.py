@@ -39,6 +39,18 @@ def test_bad_value_names_key():
         parse_config(DistillConfig, data)
 
 
+def test_distribution_kd_on_a_regression_task_is_rejected():
+    # STS-B has one output: a softmax over it is constant, so KL/soft CE would silently be 0.
+    for loss in ("kl_div", "soft_ce"):
+        data = apply_overrides(BASE, ["task=stsb", f"stages.0.matches.ce.loss={loss}"])
+        with pytest.raises(ConfigError, match=f"^<config>: stages.distill.matches.ce.loss: {loss} .*logits_mse"):
+            parse_config(DistillConfig, data)
+    fixed = apply_overrides(BASE, ["task=stsb", "stages.0.matches.ce.loss=logits_mse"])
+    assert parse_config(DistillConfig, fixed).stages[0].matches[0].loss == "logits_mse"
+    unused = apply_overrides(BASE, ["task=stsb", "stages.0.matches.ce.weight=0"])
+    assert parse_config(DistillConfig, unused).task == "stsb"  # a removed term is not an error
+
+
 def test_nested_unknown_key_in_match_suggests():
     data = apply_overrides(BASE, ["stages.0.matches.0.wieght=2"])
     with pytest.raises(ConfigError, match="did you mean 'weight'"):

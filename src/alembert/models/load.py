@@ -84,6 +84,7 @@ def load_model(
     task: GlueTask | None = None,
     revision: str | None = None,
     attn_implementation: str | None = None,
+    new_head: bool = False,
 ) -> PreTrainedModel:
     """Load a model with the head the run needs.
 
@@ -95,6 +96,8 @@ def load_model(
             size differs from the task's is re-initialised only if the checkpoint has no head of that task.
         revision: Hub revision.
         attn_implementation: e.g. ``eager`` or ``sdpa``; ``None`` keeps the model's default.
+        new_head: fine-tuning: a classification head of another size (another task's) is replaced by a freshly
+            initialised one instead of being an error.
     """
     config = check_model_source(path, revision=revision)
     kwargs: dict[str, object] = {"revision": revision}
@@ -108,7 +111,9 @@ def load_model(
         if task is not None:
             kwargs.update(task_label_kwargs(task))
             existing = getattr(config, "num_labels", None)
-            if existing is not None and existing != task.num_labels and _has_classifier(path):
+            if new_head:
+                kwargs["ignore_mismatched_sizes"] = True
+            elif existing is not None and existing != task.num_labels and _has_classifier(path):
                 raise ModelError(
                     f"model '{path}' has a {existing}-way head but task {task.name} needs {task.num_labels}"
                 )
