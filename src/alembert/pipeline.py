@@ -1,35 +1,38 @@
-"""The public entry points: :func:`distill` and :func:`finetune`. Both validate everything first, then train
-stage by stage with the one loop, and leave a complete run folder behind."""
+"""The public entry points: :func:`distill` (here) and :func:`finetune` (:mod:`alembert.finetuning`). Both
+validate everything first, then train stage by stage with the one loop, and leave a complete run folder behind."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
-import torch
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from alembert.assistants import distill_assistants
 from alembert.augment import augmented_data_config
-from alembert.config import DistillConfig, FinetuneConfig, StageConfig, TrainConfig
+from alembert.config import DistillConfig, StageConfig
 from alembert.config_io import dump_config
 from alembert.data.batches import build_train_loader
 from alembert.data.glue import GlueTask, get_task
 from alembert.data.sources import TaskData, load_mlm_data, load_task_data
 from alembert.errors import ConfigError, ModelError
-from alembert.evaluate import evaluate_model, mlm_perplexity
+from alembert.finetuning import finetune  # re-exported: the two entry points are imported from here
 from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.models.student import build_student
 from alembert.objective import DistillationObjective, resolve_matches
 from alembert.report import RunReport, measure_pair_latency, write_model_card, write_report
+from alembert.runfolder import (
+    DistillResult,
+    build_eval_fn,
+    final_metrics,
+    make_accelerator,
+    prepare_output,
+    stage_summary,
+)
 from alembert.runs_report import write_comparison
 from alembert.teacher_cache import build_teacher_cache
 from alembert.train.checkpoint import atomic_folder, write_json_atomic
@@ -38,73 +41,6 @@ from alembert.train.runlog import RunLog
 
 
 __all__ = ["DistillResult", "distill", "finetune"]
-
-
-@dataclass(frozen=True)
-class DistillResult:
-    """Where the run wrote its outputs, and its headline numbers.
-
-    Attributes:
-        output_dir: the run folder.
-        student_dir: the saved student (``save_pretrained`` + tokenizer + model card).
-        metrics: the content of ``metrics.json``.
-    """
-
-    output_dir: Path
-    student_dir: Path
-    metrics: dict[str, Any]
-
-
-def _make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
-    trackers = "tensorboard" if train.report_to else None
-    # Under torchrun on a machine without GPUs, Accelerate only joins the process group (gloo) when told to
-    # use the CPU; otherwise every process would silently train alone.
-    multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-    accelerator = Accelerator(
-        cpu=multi_cpu,
-        mixed_precision=train.mixed_precision,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        log_with=trackers,
-        project_dir=str(output_dir),
-    )
-    if trackers:
-        accelerator.init_trackers("alembert")
-    return accelerator
-
-
-def _prepare_output(output_dir: Path, resume: bool, config: DistillConfig | FinetuneConfig) -> None:
-    if resume:
-        if not (output_dir / "config.yaml").is_file():
-            raise ConfigError(f"--resume: {output_dir} holds no earlier run (no config.yaml)")
-        _check_same_config(output_dir, config)
-        return
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise ConfigError(
-            f"output_dir {output_dir} already holds files; pass --resume to continue that run or choose a new "
-            "output_dir (nothing is overwritten)"
-        )
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        return {k: v for key, value in data.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): data}
-
-
-def _check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) -> None:
-    """A resumed run must be the run that was interrupted: only ``bench_latency`` may change."""
-    saved_path = output_dir / "config-with-assistants.yaml"
-    if not saved_path.is_file():
-        saved_path = output_dir / "config.yaml"
-    saved = _flatten(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
-    current = _flatten(json.loads(config.model_dump_json()))
-    keys = (saved.keys() | current.keys()) - {"bench_latency"}
-    changed = sorted(k for k in keys if saved.get(k) != current.get(k))
-    if changed:
-        raise ConfigError(
-            f"--resume: the config differs from the interrupted run's {saved_path} in {', '.join(changed[:5])}; "
-            "resume with the same config, or start a new output_dir"
-        )
 
 
 def _check_vocab(
@@ -119,17 +55,6 @@ def _check_vocab(
         student_tokenizer = load_tokenizer(student_path)
         if student_tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
             raise ModelError(f"student tokenizer at {student_path} differs from the teacher's; use the same vocab")
-
-
-def _eval_fn(task: GlueTask | None, data: TaskData, tokenizer, accelerator: Accelerator, cfg: TrainConfig):
-    if not data.dev:
-        return None, None
-    name, dataset = next(iter(data.dev.items()))
-    if task is None:
-        return (lambda model: mlm_perplexity(model, dataset, tokenizer, accelerator)), "neg_perplexity"
-    return (
-        lambda model: evaluate_model(model, dataset, tokenizer, task, accelerator, batch_size=cfg.eval_batch_size)
-    ), task.main_metric
 
 
 def _load_inputs(config: DistillConfig):
@@ -178,7 +103,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         Paths and metrics of the finished run.
     """
     output_dir = Path(config.output_dir)
-    _prepare_output(output_dir, resume, config)
+    prepare_output(output_dir, resume, config)
     if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
         config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = _load_inputs(config)
@@ -196,7 +121,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         objectives[stage.name] = (matches, stage)
         stage.train_config(config.train)  # validates the merged settings
     output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = _make_accelerator(config.train, output_dir)
+    accelerator = make_accelerator(config.train, output_dir)
     log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
     if accelerator.is_main_process:
         dump_config(config, output_dir / "config.yaml")
@@ -210,7 +135,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
     eval_fn, main_metric = None, None  # a head-less (base) student has no output to score
     if head != "base":
-        eval_fn, main_metric = _eval_fn(task, data, tokenizer, accelerator, config.train)
+        eval_fn, main_metric = build_eval_fn(task, data, tokenizer, accelerator, config.train)
     teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, accelerator)
     stage_results: dict[str, StageResult] = {}
     for stage in config.stages:
@@ -231,7 +156,10 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
             resume,
             task is None,
         )
-    student_metrics = eval_fn(student) if eval_fn is not None else {}
+    last = config.stages[-1]  # its evaluations may already have scored the final weights
+    student_metrics = final_metrics(stage_results[last.name], last.train_config(config.train)) if eval_fn else None
+    if student_metrics is None:
+        student_metrics = eval_fn(student) if eval_fn is not None else {}
     student_dir = output_dir / "student"
     report = RunReport(
         task=config.task,
@@ -240,7 +168,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         main_metric=main_metric,
         teacher_metrics=teacher_metrics,
         student_metrics=student_metrics,
-        stages={name: _stage_summary(r) for name, r in stage_results.items()},
+        stages={name: stage_summary(r) for name, r in stage_results.items()},
         student_init=None if init is None else list(init.teacher_layers),
     )
     if config.bench_latency and accelerator.is_main_process:
@@ -350,24 +278,14 @@ def _run_or_skip_stage(
     freeze_except(student, None)
     if accelerator.is_main_process:
         atomic_folder(stage_dir / "final", lambda tmp: student.save_pretrained(tmp))
-        write_json_atomic(done, _stage_summary(result))
+        write_json_atomic(done, stage_summary(result))
     accelerator.wait_for_everyone()
-    log.event("stage_end", stage=stage.name, **_stage_summary(result))
+    log.event("stage_end", stage=stage.name, **stage_summary(result))
     return result
 
 
 def _trains_head(matches) -> bool:
     return any(m.representation == "logits" for m in matches)
-
-
-def _stage_summary(result: StageResult) -> dict[str, Any]:
-    return {
-        "global_step": result.global_step,
-        "best_metric": result.best_metric,
-        "best_step": result.best_step,
-        "history": result.history,
-        "examples_per_second": result.examples_per_second,
-    }
 
 
 def _load_into(model: PreTrainedModel, folder: Path) -> None:
@@ -378,63 +296,3 @@ def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: Run
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     write_model_card(folder / "README.md", report)
-
-
-def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
-    """Fine-tune a model on a GLUE task with the same loop (a single stage whose only loss is the task loss).
-
-    The fine-tuned model, with its tokenizer, is saved to ``<output_dir>/model``; ``metrics.json`` holds its
-    dev scores. It is typically the teacher of a later :func:`distill` run.
-    """
-    output_dir = Path(config.output_dir)
-    _prepare_output(output_dir, resume, config)
-    task = get_task(config.task)
-    check_model_source(config.model.path, what="model", revision=config.model.revision)
-    tokenizer = load_tokenizer(config.model.path, revision=config.model.revision)
-    data = load_task_data(config.data, task, tokenizer)
-    set_seed(config.train.seed)
-    model = load_model(
-        config.model.path, head="sequence_classification", task=task, revision=config.model.revision, new_head=True
-    )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = _make_accelerator(config.train, output_dir)
-    log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
-    if accelerator.is_main_process:
-        dump_config(config, output_dir / "config.yaml")
-    eval_fn, main_metric = _eval_fn(task, data, tokenizer, accelerator, config.train)
-    objective = DistillationObjective([], 1.0, model.config, model.config)
-    loader = build_train_loader(
-        data.train,
-        tokenizer,
-        batch_size=config.train.batch_size,
-        seed=config.train.seed,
-        length_grouped=config.data.length_grouped,
-    )
-    result = run_stage(
-        accelerator=accelerator,
-        student=model,
-        teacher=None,
-        objective=objective,
-        train_loader=loader,
-        cfg=config.train,
-        stage_dir=output_dir / "checkpoints" / "finetune",
-        eval_fn=eval_fn,
-        main_metric=main_metric,
-        log=log,
-        stage_name="finetune",
-        resume=resume,
-    )
-    metrics = eval_fn(model) if eval_fn is not None else {}
-    model_dir = output_dir / "model"
-    if accelerator.is_main_process:
-
-        def save(tmp: Path) -> None:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-
-        atomic_folder(model_dir, save)
-        summary = {"task": task.name, "model": config.model.path, "metrics": metrics, **_stage_summary(result)}
-        write_json_atomic(output_dir / "metrics.json", summary)
-        shutil.rmtree(output_dir / "checkpoints" / "finetune" / "best", ignore_errors=True)
-    accelerator.end_training()
-    return DistillResult(output_dir, model_dir, {"metrics": metrics})

@@ -1,0 +1,159 @@
+"""What every run (``distill``, ``finetune``) shares: the run folder, the Accelerator, evaluation and summaries.
+
+A run folder is created only for a new run; ``--resume`` requires the interrupted run's folder and the same
+config. The Accelerator is the one place that knows about devices, precision and processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from accelerate import Accelerator
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from alembert.config import DistillConfig, FinetuneConfig, TrainConfig
+from alembert.data.glue import GlueTask
+from alembert.data.sources import TaskData
+from alembert.errors import ConfigError
+from alembert.evaluate import evaluate_model, mlm_perplexity
+from alembert.train.loop import StageResult
+
+
+__all__ = [
+    "DistillResult",
+    "EvalFn",
+    "build_eval_fn",
+    "final_metrics",
+    "make_accelerator",
+    "prepare_output",
+    "stage_summary",
+]
+
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """Where the run wrote its outputs, and its headline numbers.
+
+    Attributes:
+        output_dir: the run folder.
+        student_dir: the saved student (``save_pretrained`` + tokenizer + model card).
+        metrics: the content of ``metrics.json``.
+    """
+
+    output_dir: Path
+    student_dir: Path
+    metrics: dict[str, Any]
+
+
+def make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
+    """The run's Accelerator: mixed precision, gradient accumulation, trackers, and processes from the launcher."""
+    trackers = "tensorboard" if train.report_to else None
+    # Under torchrun on a machine without GPUs, Accelerate only joins the process group (gloo) when told to
+    # use the CPU; otherwise every process would silently train alone.
+    multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    accelerator = Accelerator(
+        cpu=multi_cpu,
+        mixed_precision=train.mixed_precision,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        log_with=trackers,
+        project_dir=str(output_dir),
+    )
+    if trackers:
+        accelerator.init_trackers("alembert")
+    return accelerator
+
+
+def prepare_output(output_dir: Path, resume: bool, config: DistillConfig | FinetuneConfig) -> None:
+    """A new run needs an empty folder (nothing is overwritten); a resumed one its earlier folder and config.
+
+    Raises:
+        ConfigError: the folder holds another run, or ``--resume`` finds no run or a changed config.
+    """
+    if resume:
+        if not (output_dir / "config.yaml").is_file():
+            raise ConfigError(f"--resume: {output_dir} holds no earlier run (no config.yaml)")
+        _check_same_config(output_dir, config)
+        return
+    if output_dir.exists() and any(output_dir.iterdir()):
+        raise ConfigError(
+            f"output_dir {output_dir} already holds files; pass --resume to continue that run or choose a new "
+            "output_dir (nothing is overwritten)"
+        )
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        return {k: v for key, value in data.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): data}
+
+
+def _check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) -> None:
+    """A resumed run must be the run that was interrupted: only ``bench_latency`` may change."""
+    saved_path = output_dir / "config-with-assistants.yaml"
+    if not saved_path.is_file():
+        saved_path = output_dir / "config.yaml"
+    saved = _flatten(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
+    current = _flatten(json.loads(config.model_dump_json()))
+    keys = (saved.keys() | current.keys()) - {"bench_latency"}
+    changed = sorted(k for k in keys if saved.get(k) != current.get(k))
+    if changed:
+        raise ConfigError(
+            f"--resume: the config differs from the interrupted run's {saved_path} in {', '.join(changed[:5])}; "
+            "resume with the same config, or start a new output_dir"
+        )
+
+
+def build_eval_fn(
+    task: GlueTask | None,
+    data: TaskData,
+    tokenizer: PreTrainedTokenizerBase,
+    accelerator: Accelerator,
+    cfg: TrainConfig,
+) -> tuple[EvalFn | None, str | None]:
+    """The scorer of the first dev set and the name of its main metric (``(None, None)`` without a dev set).
+
+    GLUE tasks are scored with their official metrics; general distillation (``task`` None) with the masked-LM
+    perplexity, reported negated so that higher is better everywhere.
+    """
+    if not data.dev:
+        return None, None
+    _name, dataset = next(iter(data.dev.items()))
+    if task is None:
+        return (lambda model: mlm_perplexity(model, dataset, tokenizer, accelerator)), "neg_perplexity"
+    return (
+        lambda model: evaluate_model(model, dataset, tokenizer, task, accelerator, batch_size=cfg.eval_batch_size)
+    ), task.main_metric
+
+
+def final_metrics(result: StageResult, cfg: TrainConfig) -> dict[str, float] | None:
+    """The dev scores of the weights a stage ended with, when its own evaluations already measured them.
+
+    The loop evaluates at the last step and, with ``select: best``, ends on the best evaluated weights; either
+    way one history record scored exactly those weights, so they need not be evaluated again.
+    """
+    step = result.best_step if cfg.select == "best" and result.best_step is not None else result.global_step
+    for record in result.history:
+        if record["step"] == step:
+            return dict(record["metrics"])
+    return None
+
+
+def stage_summary(result: StageResult) -> dict[str, Any]:
+    """A stage's result as recorded in ``metrics.json`` and ``done.json``."""
+    return {
+        "global_step": result.global_step,
+        "best_metric": result.best_metric,
+        "best_step": result.best_step,
+        "history": result.history,
+        "examples_per_second": result.examples_per_second,
+    }
