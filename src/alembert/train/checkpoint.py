@@ -9,10 +9,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from accelerate import Accelerator
+from torch import nn
+from transformers import PreTrainedModel
+
 from alembert.errors import AlembertError
 
 
-__all__ = ["TrainerState", "atomic_folder", "latest_checkpoint", "prune_checkpoints", "write_json_atomic"]
+__all__ = [
+    "TrainerState",
+    "atomic_folder",
+    "latest_checkpoint",
+    "load_weights",
+    "prune_checkpoints",
+    "save_best_weights",
+    "save_training_state",
+    "write_json_atomic",
+]
 
 STATE_FILE = "trainer_state.json"
 
@@ -96,3 +109,48 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
 def state_dict(state: TrainerState) -> dict:
     """JSON-serialisable form of ``state``."""
     return asdict(state)
+
+
+def save_training_state(accelerator: Accelerator, folder: Path, state: TrainerState, keep: int) -> None:
+    """Every process writes its part (weights, optimizer, its RNG state) into one temporary folder; the main
+    process adds ``trainer_state.json`` last and renames the folder into place, so a checkpoint is complete
+    or absent, never half-written."""
+    target = folder / f"step-{state.global_step}"
+    tmp = folder / f".step-{state.global_step}.tmp"
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            write_json_atomic(tmp / "trainer_state.json", state_dict(state))
+    except OSError as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise AlembertError(
+            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact "
+            f"(latest: {latest_checkpoint(folder) or 'none'}); free space and continue with --resume"
+        ) from err
+    if accelerator.is_main_process:
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        prune_checkpoints(folder, keep)
+    accelerator.wait_for_everyone()
+
+
+def save_best_weights(accelerator: Accelerator, student: nn.Module, target: Path) -> None:
+    """The main process saves the (unwrapped) student's weights, atomically, for ``select: best``."""
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(student)
+        atomic_folder(target, lambda tmp: model.save_pretrained(tmp))
+    accelerator.wait_for_everyone()
+
+
+def load_weights(model: PreTrainedModel, folder: Path) -> None:
+    """Load weights saved by :func:`save_best_weights` into ``model`` in place."""
+    reloaded = type(model).from_pretrained(folder)
+    model.load_state_dict(reloaded.state_dict())

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import os
-import shutil
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +27,12 @@ from alembert.objective import DistillationObjective
 from alembert.teacher_cache import TeacherCache
 from alembert.train.checkpoint import (
     TrainerState,
-    atomic_folder,
     latest_checkpoint,
-    prune_checkpoints,
-    state_dict,
-    write_json_atomic,
+    load_weights,
+    save_best_weights,
+    save_training_state,
 )
+from alembert.train.control import StopRequest, TrainingDiverged, TrainingInterrupted, TrainingTimer, check_finite
 from alembert.train.progress import StageProgress
 from alembert.train.runlog import RunLog
 
@@ -44,42 +40,6 @@ from alembert.train.runlog import RunLog
 __all__ = ["StageResult", "TrainingDiverged", "TrainingInterrupted", "build_optimizer", "freeze_except", "run_stage"]
 
 EvalFn = Callable[[nn.Module], dict[str, float]]
-
-
-class TrainingDiverged(AlembertError):
-    """A loss became NaN or infinite."""
-
-    exit_code = 3
-
-
-class TrainingInterrupted(AlembertError):
-    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
-
-    exit_code = 130
-
-
-class _StopRequest:
-    """Turns SIGTERM/SIGINT into a flag the loop checks at the next optimizer step (then it checkpoints)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name = ""
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self._previous[signum] = signal.signal(signum, self._handle)
-
-    def uninstall(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
 
 
 @dataclass(frozen=True)
@@ -211,12 +171,12 @@ def run_stage(
     progress.start(state.global_step)
     student.train()
     examples = 0
-    timer = _Timer()
+    timer = TrainingTimer()
 
     def save_checkpoint() -> None:
         if stream is not None:
             state.stream_positions = gather_object([position])
-        _save_checkpoint(accelerator, checkpoints, state, cfg.keep_checkpoints)
+        save_training_state(accelerator, checkpoints, state, cfg.keep_checkpoints)
 
     def evaluate_and_select() -> None:
         if eval_fn is None:
@@ -229,7 +189,7 @@ def run_stage(
         score = metrics[main_metric] if main_metric else None
         if score is not None and (state.best_metric is None or score > state.best_metric):
             state.best_metric, state.best_step = score, state.global_step
-            _save_best(accelerator, student, stage_dir / "best")
+            save_best_weights(accelerator, student, stage_dir / "best")
         progress.note(f"{main_metric} {score:.2f} (best {state.best_metric:.2f})" if score is not None else "")
         timer.resume()
 
@@ -245,7 +205,7 @@ def run_stage(
                 teacher_features = forward_features(teacher, batch, requested_teacher)
         return forward_features(student, batch, requested_student), teacher_features
 
-    stop = _StopRequest()
+    stop = StopRequest()
     stop.install()
     try:
         while state.global_step < total_steps:
@@ -256,7 +216,7 @@ def run_stage(
             for batch in batches:
                 with accelerator.accumulate(student, objective):
                     loss, terms = objective(*features(batch), batch)
-                    _check_finite(loss, terms, state, checkpoints, stage_name)
+                    check_finite(loss, terms, state, checkpoints, stage_name)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
@@ -307,85 +267,8 @@ def run_stage(
     accelerator.wait_for_everyone()
     best = stage_dir / "best"
     if cfg.select == "best" and eval_fn is not None and best.is_dir():
-        _load_weights(accelerator.unwrap_model(student), best)
+        load_weights(accelerator.unwrap_model(student), best)
     accelerator.free_memory()
     return StageResult(
         state.global_step, state.best_metric, state.best_step, state.history, examples / seconds if seconds else 0.0
     )
-
-
-class _Timer:
-    """Wall-clock of training only (evaluation paused out)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self._now = time.perf_counter
-        self._start = self._now()
-        self._paused = 0.0
-        self._pause_start: float | None = None
-
-    def pause(self) -> None:
-        self._pause_start = self._now()
-
-    def resume(self) -> None:
-        if self._pause_start is not None:
-            self._paused += self._now() - self._pause_start
-            self._pause_start = None
-
-    def elapsed(self) -> float:
-        return self._now() - self._start - self._paused
-
-
-def _check_finite(loss: torch.Tensor, terms: dict, state: TrainerState, checkpoints: Path, stage: str) -> None:
-    if torch.isfinite(loss):
-        return
-    bad = [name for name, value in terms.items() if not torch.isfinite(value)] or ["total"]
-    last = latest_checkpoint(checkpoints)
-    raise TrainingDiverged(
-        f"stage {stage}: loss is not finite at step {state.global_step + 1} (term {', '.join(bad)}); "
-        f"last good checkpoint: {last or 'none'} (resume with --resume after lowering the learning rate)"
-    )
-
-
-def _save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainerState, keep: int) -> None:
-    """Every process writes its part (weights, optimizer, its RNG state) into one temporary folder; the main
-    process adds ``trainer_state.json`` last and renames the folder into place, so a checkpoint is complete
-    or absent, never half-written."""
-    target = folder / f"step-{state.global_step}"
-    tmp = folder / f".step-{state.global_step}.tmp"
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    try:
-        accelerator.save_state(str(tmp), safe_serialization=True)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            write_json_atomic(tmp / "trainer_state.json", state_dict(state))
-    except OSError as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
-        if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise AlembertError(
-            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact "
-            f"(latest: {latest_checkpoint(folder) or 'none'}); free space and continue with --resume"
-        ) from err
-    if accelerator.is_main_process:
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-        prune_checkpoints(folder, keep)
-    accelerator.wait_for_everyone()
-
-
-def _save_best(accelerator: Accelerator, student: nn.Module, target: Path) -> None:
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        model = accelerator.unwrap_model(student)
-        atomic_folder(target, lambda tmp: model.save_pretrained(tmp))
-    accelerator.wait_for_everyone()
-
-
-def _load_weights(model: PreTrainedModel, folder: Path) -> None:
-    reloaded = type(model).from_pretrained(folder)
-    model.load_state_dict(reloaded.state_dict())
