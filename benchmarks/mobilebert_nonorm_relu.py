@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from readme_section import update_readme_section
 from transformers import AutoModelForSequenceClassification, BertConfig
 
 from alembert.bench import BenchConfig, bench_models, print_bench
@@ -41,7 +42,6 @@ VARIANTS: dict[str, tuple[str, str, float]] = {
 }
 BASELINE = "LayerNorm & gelu"
 PAPER = "Sun et al. 2020 (MobileBERT), latency table: Pixel 4, TFLite, batch 1, sequence 128, 5.7B FLOPs each"
-MARK_START, MARK_END = "<!-- mobilebert_nonorm_relu:start -->", "<!-- mobilebert_nonorm_relu:end -->"
 
 
 def build_models() -> dict[str, torch.nn.Module]:
@@ -122,18 +122,6 @@ def markdown_table(result) -> str:
     return "\n".join(lines + notes)
 
 
-def update_readme(section: str) -> None:
-    """Replace (or append) this script's section of ``benchmarks/README.md``."""
-    readme = HERE / "README.md"
-    block = f"{MARK_START}\n### MobileBERT: NoNorm and ReLU on CPU\n\n{section}\n{MARK_END}"
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else "# Benchmarks\n"
-    if MARK_START in text and MARK_END in text:
-        text = text[: text.index(MARK_START)] + block + text[text.index(MARK_END) + len(MARK_END) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sdpa", help="comma-separated alembert.bench backends (default sdpa)")
@@ -168,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     result.write_json(args.output)
     args.output.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
     if args.readme:
-        update_readme(table)
+        update_readme_section("mobilebert_nonorm_relu", "MobileBERT: NoNorm and ReLU on CPU", table)
     print_bench(result)
     print(table)
     print(f"wrote {args.output} and {args.output.with_suffix('.md')} in {result.environment['wall_seconds']} s")

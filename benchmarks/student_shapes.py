@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from readme_section import update_readme_section
 from transformers import AutoModelForSequenceClassification, BertConfig, MobileBertConfig
 
 from alembert.bench import BenchConfig, bench_models, print_bench
@@ -57,7 +58,6 @@ SHAPES: dict[str, tuple[object, float | None, str]] = {
     "MobileBERT 24×128 (512 body)": (MobileBertConfig(), 5.5, "MobileBERT: 342 ms → 62 ms, Pixel 4 (TFLite)"),
 }
 BASELINE = "BERT-base 12×768 (teacher)"
-MARK_START, MARK_END = "<!-- student_shapes{}:start -->", "<!-- student_shapes{}:end -->"
 
 
 def build_models() -> dict[str, torch.nn.Module]:
@@ -123,21 +123,6 @@ def readme_table(result, quick: bool) -> str:
     return "\n".join(lines + notes)
 
 
-def update_readme(section: str, quick: bool) -> None:
-    """Replace (or append) this script's section of ``benchmarks/README.md``."""
-    readme = HERE / "README.md"
-    tag = "_quick" if quick else ""
-    start, end = MARK_START.format(tag), MARK_END.format(tag)
-    title = "### Student shapes vs BERT-base on CPU" + (" (quick smoke run)" if quick else " (full run)")
-    block = f"{start}\n{title}\n\n{section}\n{end}"
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else "# Benchmarks\n"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 1, sdpa/ort/ort-int8, 2 rounds × 3 runs")
@@ -169,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     result.environment["claims"] = {name: {"speedup": c, "source": s} for name, (_, c, s) in SHAPES.items()}
     output = args.output or HERE / "results" / f"student_shapes{'_quick' if quick else ''}.json"
     result.write_json(output)
-    update_readme(readme_table(result, quick), quick)
+    title = "Student shapes vs BERT-base on CPU" + (" (quick smoke run)" if quick else " (full run)")
+    update_readme_section(f"student_shapes{'_quick' if quick else ''}", title, readme_table(result, quick))
     print_bench(result)
     print(f"wrote {output} and benchmarks/README.md in {result.environment['wall_seconds']} s")
     return 0
