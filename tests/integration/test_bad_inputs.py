@@ -265,8 +265,13 @@ CASES: list[Case] = [
     ("data-csv-no-text-column", _data("a.csv", "review,label\nok,1\n"), "cannot find text column 1 of task sst2"),
     (
         "data-regression-label",
-        _data("a.tsv", "sentence1\tsentence2\tscore\na\tb\thigh\n", "task=stsb"),
+        _data("a.tsv", "sentence1\tsentence2\tscore\na\tb\thigh\n", "task=stsb", "stages.0.matches.ce.weight=0"),
         "label 'high' is not a number",
+    ),
+    (
+        "config-kl-on-regression",
+        _data("a.tsv", "sentence1\tsentence2\tscore\na\tb\t3.2\n", "task=stsb"),
+        r"c.yaml: stages.distill.matches.ce.loss: kl_div compares class distributions, but stsb is a regression task",
     ),
     ("data-parquet-corrupt", _data("a.parquet", b"PAR1junk"), "a.parquet: cannot read parquet"),
     ("corpus-empty", _data("c.txt", "\n\n\n", mlm=True), "corpus is empty"),
