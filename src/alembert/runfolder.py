@@ -31,6 +31,7 @@ __all__ = [
     "DistillResult",
     "EvalFn",
     "build_eval_fn",
+    "check_same_config",
     "final_metrics",
     "make_accelerator",
     "prepare_output",
@@ -82,7 +83,7 @@ def prepare_output(output_dir: Path, resume: bool, config: DistillConfig | Finet
     if resume:
         if not (output_dir / "config.yaml").is_file():
             raise ConfigError(f"--resume: {output_dir} holds no earlier run (no config.yaml)")
-        _check_same_config(output_dir, config)
+        check_same_config(output_dir, config)
         return
     if output_dir.exists() and any(output_dir.iterdir()):
         raise ConfigError(
@@ -97,8 +98,12 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): data}
 
 
-def _check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) -> None:
-    """A resumed run must be the run that was interrupted: only ``bench_latency`` may change."""
+def check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) -> None:
+    """A resumed (or reused) run must be the run that was interrupted: only ``bench_latency`` may change.
+
+    Raises:
+        ConfigError: naming the first keys that differ from the run folder's ``config.yaml``.
+    """
     saved_path = output_dir / "config-with-assistants.yaml"
     if not saved_path.is_file():
         saved_path = output_dir / "config.yaml"

@@ -29,6 +29,7 @@ from alembert.config_io import apply_overrides, dump_config, parse_config
 from alembert.data.glue import get_task
 from alembert.errors import ConfigError, DataError
 from alembert.recipes import load_recipe
+from alembert.runfolder import check_same_config
 from alembert.runs_report import write_comparison
 from alembert.train.checkpoint import write_json_atomic
 
@@ -161,10 +162,17 @@ def plan_glue_suite(config: GlueSuiteConfig) -> list[PlannedRun]:
 def _run(planned: PlannedRun, say: Callable[[str], None]) -> None:
     from alembert.pipeline import distill, finetune  # noqa: PLC0415 (heavy imports only when running)
 
+    resume = (planned.folder / "config.yaml").is_file()
+    if resume:  # a finished or interrupted run of this suite: it must be the run planned now
+        try:
+            check_same_config(planned.folder, planned.config)
+        except ConfigError as err:
+            raise ConfigError(
+                f"glue: {planned.folder} holds a run with other settings ({err}); move it away to redo it"
+            ) from None
     if planned.finished:
         say(f"[glue] {planned.task} {planned.label}: finished earlier, reusing {planned.folder}")
         return
-    resume = (planned.folder / "config.yaml").is_file()
     say(f"[glue] {planned.task} {planned.label}: {'resuming' if resume else 'running'} in {planned.folder}")
     if isinstance(planned.config, FinetuneConfig):
         finetune(planned.config, resume=resume)

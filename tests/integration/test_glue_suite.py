@@ -103,6 +103,11 @@ def test_suite_runs_tables_medians_and_reuses_finished_runs(tmp_path: Path, glue
     assert all("finished earlier" in m for m in messages) and len(messages) == 6
     assert (student / "model.safetensors").stat().st_mtime_ns == stamp
 
+    changed = config.model_copy(update={"distill": [*config.distill, "train.learning_rate=1e-3"]})
+    expected = r"sst2/distilbert-task/seed-1 holds a run with other settings .*learning_rate"
+    with pytest.raises(ConfigError, match=expected):
+        run_glue_suite(changed, say=lambda _: None)  # a finished run is reused only if it is the run asked for
+
 
 def test_cli_glue_with_already_fine_tuned_teacher(tmp_path: Path, glue_root: Path, capsys) -> None:
     teacher = save_tiny_model(tmp_path / "sst2-teacher", "bert")
