@@ -47,10 +47,10 @@ SHARED = HERE.parents[1] / "shared" / "data"
 TARGET = 0.85
 
 
-def shapes(layers: int) -> tuple[list[str], list[str]]:
+def shapes(layers: int, embedding_size: int) -> tuple[list[str], list[str]]:
     """``--set`` overrides of the IB-BERT teacher and of the MobileBERT student (same depth, width and heads)."""
     common = [f"student.num_layers={layers}", "student.hidden_size=256", "student.num_heads=4"]
-    common += ["student.mobilebert.embedding_size=128"]
+    common += [f"student.mobilebert.embedding_size={embedding_size}"]
     ibbert = [*common, "student.intermediate_size=1024", "student.mobilebert.bottleneck_size=512"]
     mobilebert = [*common, "student.intermediate_size=256", "student.mobilebert.bottleneck_size=64"]
     return ibbert, mobilebert
@@ -65,6 +65,13 @@ def main() -> None:
     parser.add_argument("--ibbert-epochs", type=float, default=5)
     parser.add_argument("--layer-epochs", type=float, default=1, help="epochs per progressive block stage")
     parser.add_argument("--prediction-epochs", type=float, default=3)
+    parser.add_argument("--embedding-size", type=int, default=128, help="token embedding width (paper: 128)")
+    parser.add_argument(
+        "--ibbert-init",
+        choices=["random", "teacher"],
+        default="random",
+        help="teacher: start the IB-BERT from the teacher's token embeddings (--embedding-size = its hidden size)",
+    )
     parser.add_argument("--num-augmented", type=int, default=0, help="TinyBERT augmentation N_a (0: off)")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few steps per stage on a few examples")
     args = parser.parse_args()
@@ -89,7 +96,9 @@ def main() -> None:
         config.update(data=data, train=train, output_dir=str(teacher_run))
         finetune(parse_config(FinetuneConfig, config, source="mobilebert_sst2"))
 
-    ibbert_shape, student_shape = shapes(args.layers)
+    ibbert_shape, student_shape = shapes(args.layers, args.embedding_size)
+    if args.ibbert_init == "teacher":  # the MiniLM teacher's token embeddings (needs embedding_size 384)
+        ibbert_shape = [*ibbert_shape, "student.init=teacher"]
     ibbert_run, student_run = out / "ibbert", out / "student"
     if finished(ibbert_run) is None:
         overrides = [f"teacher.path={teacher}", f"output_dir={ibbert_run}", f"train.epochs={args.ibbert_epochs}"]

@@ -167,7 +167,7 @@ def test_a_mobilebert_student_of_a_bert_teacher_shares_only_the_vocabulary_and_l
         intermediate_size=32,
         mobilebert={"bottleneck_size": 16},
     )
-    with pytest.raises(ConfigError, match="teacher is bert; use init: random"):
+    with pytest.raises(ConfigError, match="from a bert teacher it copies only the token embeddings.*hidden size 32"):
         build_mobilebert(teacher, cfg.model_copy(update={"init": "teacher"}), masked_lm=False)
     student, init = build_mobilebert(teacher, cfg, masked_lm=False)
     assert type(student).__name__ == "MobileBertForSequenceClassification" and init.copied == 0
@@ -175,3 +175,22 @@ def test_a_mobilebert_student_of_a_bert_teacher_shares_only_the_vocabulary_and_l
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert type(reloaded).__name__ == "MobileBertForSequenceClassification"
     assert (reloaded.config.vocab_size, reloaded.config.num_labels) == (config.vocab_size, 3)
+
+
+def test_init_teacher_from_a_bert_teacher_copies_its_token_embeddings_when_widths_match():
+    torch.manual_seed(0)
+    teacher = AutoModelForSequenceClassification.from_config(tiny_config("bert"))  # hidden 32
+    cfg = StudentConfig(
+        architecture="mobilebert",
+        init="teacher",
+        num_layers=2,
+        hidden_size=32,
+        num_heads=4,
+        intermediate_size=32,
+        mobilebert={"preset": "ibbert-large", "bottleneck_size": 64, "embedding_size": 32},
+    )
+    student, init = build_mobilebert(teacher, cfg, masked_lm=False)
+    assert init.copied == 1
+    assert torch.equal(student.get_input_embeddings().weight, teacher.get_input_embeddings().weight)
+    fresh, _ = build_mobilebert(teacher, cfg.model_copy(update={"init": "random"}), masked_lm=False)
+    assert not torch.equal(fresh.get_input_embeddings().weight, teacher.get_input_embeddings().weight)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 from transformers import (
     AutoModel,
@@ -168,15 +169,24 @@ def build_mobilebert(
     Raises:
         ConfigError: ``init: teacher`` with a teacher of another family, or a bad shape.
     """
-    if cfg.init == "teacher" and teacher.config.model_type != "mobilebert":
-        raise ConfigError(
-            f"student.init: teacher copies the embeddings and heads of a MobileBERT-family teacher, and the teacher "
-            f"is {teacher.config.model_type}; use init: random"
-        )
     config = mobilebert_config(teacher.config, cfg)
+    same_family = teacher.config.model_type == "mobilebert"
+    if cfg.init == "teacher" and not same_family and config.embedding_size != teacher.config.hidden_size:
+        raise ConfigError(
+            f"student.init: teacher copies the embeddings and heads of a MobileBERT-family teacher; from a "
+            f"{teacher.config.model_type} teacher it copies only the token embeddings, which needs "
+            f"student.mobilebert.embedding_size = the teacher's hidden size {teacher.config.hidden_size} "
+            f"(got {config.embedding_size}); or use init: random"
+        )
     auto = AutoModelForMaskedLM if masked_lm else AutoModelForSequenceClassification
     if teacher.base_model is teacher:  # a head-less teacher gets a head-less student
         auto = AutoModel
     student = auto.from_config(config, attn_implementation=teacher.config._attn_implementation)
-    copied = copy_outer_weights(student, teacher) if cfg.init == "teacher" else 0
+    copied = 0
+    if cfg.init == "teacher" and same_family:
+        copied = copy_outer_weights(student, teacher)
+    elif cfg.init == "teacher":  # another family (e.g. a BERT teacher of an IB-BERT): its token embeddings only
+        with torch.no_grad():
+            student.get_input_embeddings().weight.copy_(teacher.get_input_embeddings().weight)
+        copied = 1
     return student, StudentInit((), copied, len(student.state_dict()))
