@@ -84,9 +84,10 @@ def mobilebert_row() -> dict:
     path = HERE.parent / "results" / "mobilebert_sst2.json"
     command = (
         "python benchmarks/mobilebert_sst2.py --sst2 runs/data/sst2-8k --teacher runs/sst2-8k-teacher/model "
-        "--layers 4 --ibbert-epochs 2 --prediction-epochs 2 --output runs/mobilebert-8k"
+        "--layers 4 --ibbert-epochs 2 --prediction-epochs 2 --embedding-size 384 --ibbert-init teacher "
+        "--output runs/mobilebert-8k-emb"
     )
-    label = "MobileBERT-shaped 4 blocks (IB-BERT teacher, progressive)"
+    label = "MobileBERT-shaped 4 blocks, 384-d embeddings (IB-BERT teacher, progressive)"
     if not path.is_file():
         return {"label": label, "method": "MobileBERT", "command": command, "missing": True}
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -94,7 +95,7 @@ def mobilebert_row() -> dict:
     return {
         "label": label,
         "method": "MobileBERT",
-        "command": command,
+        "command": f"python {data['command']}",
         "student_accuracy": student,
         "teacher_accuracy": teacher,
         "retention": 100 * student / teacher,
