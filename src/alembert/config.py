@@ -22,6 +22,7 @@ from alembert.progressive import expand_progressive
 
 
 __all__ = [
+    "DISTRIBUTION_LOSSES",
     "REPRESENTATIONS",
     "AugmentConfig",
     "DataConfig",
@@ -46,6 +47,8 @@ Representation = Literal[
     "qkv_relation",
 ]
 REPRESENTATIONS: tuple[str, ...] = Representation.__args__  # type: ignore[attr-defined]
+# Logit losses that compare class distributions: meaningless on a regression task's single output.
+DISTRIBUTION_LOSSES: tuple[str, ...] = ("kl_div", "soft_ce")
 
 
 class _Frozen(BaseModel):
@@ -184,7 +187,7 @@ class DistillConfig(_Frozen):
         if task is not None and task.is_regression:  # one output: a softmax over it is constant, the loss is 0
             for stage in self.stages:
                 for i, match in enumerate(stage.matches):
-                    if match.representation == "logits" and match.loss in ("kl_div", "soft_ce") and match.weight:
+                    if match.representation == "logits" and match.loss in DISTRIBUTION_LOSSES and match.weight:
                         raise ValueError(
                             f"stages.{stage.name}.matches.{match.name or i}.loss: {match.loss} compares class "
                             f"distributions, but {self.task} is a regression task (one output); use loss: "

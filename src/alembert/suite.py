@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alembert.config import DistillConfig, FinetuneConfig
+from alembert.config import DISTRIBUTION_LOSSES, DistillConfig, FinetuneConfig
 from alembert.config_io import apply_overrides, dump_config, parse_config
 from alembert.data.glue import get_task
 from alembert.errors import ConfigError, DataError
@@ -112,7 +112,7 @@ def _regression_overrides(recipe: DistillConfig) -> list[str]:
     overrides = []
     for stage in recipe.stages:
         for i, match in enumerate(stage.matches):
-            if match.representation == "logits" and match.loss in ("kl_div", "soft_ce"):
+            if match.representation == "logits" and match.loss in DISTRIBUTION_LOSSES:
                 key = f"stages.{stage.name}.matches.{match.name or i}"
                 overrides += [f"{key}.loss=logits_mse", f"{key}.params={{}}"]
     return overrides
