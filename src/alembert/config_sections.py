@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 __all__ = [
@@ -184,3 +184,9 @@ class TrainConfig(_Frozen):
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     select: Literal["best", "last"] = Field(default="best", description="Which weights end the stage.")
     report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no_is_a_string(cls, value: object) -> object:
+        """YAML 1.1 reads a bare ``no`` (``mixed_precision: no``, ``--set train.mixed_precision=no``) as false."""
+        return "no" if value is False else value

@@ -63,6 +63,7 @@ def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
         batch_size=config.train.batch_size,
         seed=config.train.seed,
         length_grouped=config.data.length_grouped,
+        pin_memory=accelerator.device.type == "cuda",
     )
     result = run_stage(
         accelerator=accelerator,

@@ -245,6 +245,7 @@ def _run_or_skip_stage(
         seed=train_cfg.seed,
         length_grouped=config.data.length_grouped,
         mlm_probability=config.data.mlm_probability if mlm else None,
+        pin_memory=accelerator.device.type == "cuda",
     )
     stage_eval = eval_fn if (stage.task_loss_weight > 0 or _trains_head(matches)) else None
     teacher_cache = None

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
@@ -68,6 +69,7 @@ def make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
         gradient_accumulation_steps=train.gradient_accumulation_steps,
         log_with=trackers,
         project_dir=str(output_dir),
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),  # pinned batches (GPU) copy asynchronously
     )
     if trackers:
         accelerator.init_trackers("alembert")

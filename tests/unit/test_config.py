@@ -97,6 +97,18 @@ def test_config_is_frozen():
         config.task = "cola"
 
 
+def test_yaml_no_is_the_string_no_for_mixed_precision():
+    """YAML reads a bare ``no`` as false; ``mixed_precision: no`` must still mean no mixed precision."""
+    config = parse_config(DistillConfig, apply_overrides(BASE, ["train.mixed_precision=no"]))
+    assert config.train.mixed_precision == "no"
+    assert (
+        parse_config(DistillConfig, apply_overrides(BASE, ["train.mixed_precision=bf16"])).train.mixed_precision
+        == "bf16"
+    )
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        parse_config(DistillConfig, apply_overrides(BASE, ["train.mixed_precision=yes"]))
+
+
 def test_stage_train_overrides_merge_and_validate():
     data = apply_overrides(BASE, ["stages.0.train.epochs=1", "train.batch_size=8"])
     config = parse_config(DistillConfig, data)

@@ -7,9 +7,11 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from alembert.config import StudentConfig
+from alembert.data.glue import get_task
 from alembert.errors import ConfigError
+from alembert.models.load import load_model
 from alembert.models.student import build_student, student_layer_sources
-from tests.conftest import FAMILIES, tiny_config
+from tests.conftest import FAMILIES, save_tiny_model, tiny_config
 
 
 def _teacher(family: str, layers: int = 4):
@@ -68,3 +70,14 @@ def test_bad_student_specs():
         student_layer_sources(StudentConfig(init="every_other", num_layers=3), 4)
     with pytest.raises(ValueError, match="not divisible"):
         StudentConfig(hidden_size=30, num_heads=4)
+
+
+def test_half_precision_checkpoint_loads_as_fp32_master_weights(tmp_path):
+    """An fp16 teacher (as many Hub checkpoints are) is trained against in fp32; its student is fp32 too."""
+    folder = save_tiny_model(tmp_path / "teacher", "bert")
+    model = load_model(folder, head="sequence_classification", task=get_task("sst2"))
+    model.half().save_pretrained(folder)
+    teacher = load_model(folder, head="sequence_classification", task=get_task("sst2"))
+    assert {p.dtype for p in teacher.parameters()} == {torch.float32}
+    student, _ = build_student(teacher, StudentConfig(init="every_other"), masked_lm=False)
+    assert {p.dtype for p in student.parameters()} == {torch.float32}

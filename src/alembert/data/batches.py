@@ -107,10 +107,12 @@ def build_train_loader(
     seed: int,
     length_grouped: bool = True,
     mlm_probability: float | None = None,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """Shuffled, dynamically padded training batches (masked 80/10/10 when ``mlm_probability`` is set).
 
-    A :class:`~alembert.data.streaming.TextBlockStream` is batched in stream order (see its docs).
+    A :class:`~alembert.data.streaming.TextBlockStream` is batched in stream order (see its docs). ``pin_memory``
+    (for a GPU) lets batches be copied to the device without waiting for the work already queued there.
     """
     if isinstance(dataset, TextBlockStream):
         if mlm_probability is None:
@@ -127,6 +129,7 @@ def build_train_loader(
         sampler=sampler,
         collate_fn=_collator(tokenizer, mlm_probability),
         generator=torch.Generator().manual_seed(seed),
+        pin_memory=pin_memory,
     )
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+import torch
 from safetensors import SafetensorError
 from torch import nn
 from transformers import (
@@ -100,7 +101,10 @@ def load_model(
             initialised one instead of being an error.
     """
     config = check_model_source(path, revision=revision)
-    kwargs: dict[str, object] = {"revision": revision}
+    # fp32 master weights whatever the checkpoint's dtype (transformers 5 loads a half-precision checkpoint in
+    # half precision): compute precision is Accelerate's ``mixed_precision``, and a student initialised from an
+    # fp16 teacher must not be optimised in fp16.
+    kwargs: dict[str, object] = {"revision": revision, "dtype": torch.float32}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -10,10 +11,10 @@ from pathlib import Path
 import torch
 
 from alembert.errors import AlembertError
-from alembert.train.checkpoint import TrainerState, latest_checkpoint
+from alembert.train.checkpoint import latest_checkpoint
 
 
-__all__ = ["StopRequest", "TrainingDiverged", "TrainingInterrupted", "TrainingTimer", "check_finite"]
+__all__ = ["LaggedLoss", "StopRequest", "TrainingDiverged", "TrainingInterrupted", "TrainingTimer", "check_finite"]
 
 
 class TrainingDiverged(AlembertError):
@@ -73,13 +74,49 @@ class TrainingTimer:
         return self._now() - self._start - self._paused
 
 
-def check_finite(loss: torch.Tensor, terms: dict, state: TrainerState, checkpoints: Path, stage: str) -> None:
-    """Stop with :class:`TrainingDiverged`, naming the bad loss term and the last good checkpoint."""
-    if torch.isfinite(loss):
+class LaggedLoss:
+    """The loss terms of the last optimizer step, read on the host one step later so the device never idles.
+
+    ``loss.item()`` right after a step makes the host wait until the device has run the whole step, and the device
+    then idles while Python prepares the next one; on a GPU at distillation batch sizes that wait is a large share
+    of the step. :meth:`swap` instead starts a non-blocking copy of this step's values and returns the previous
+    step's, whose copy finished while this step was being queued. On CPU the values are simply read.
+    """
+
+    def __init__(self) -> None:
+        self._pending: tuple[int, list[str], torch.Tensor, torch.Event | None] | None = None
+
+    def swap(self, step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> tuple | None:
+        """Queue ``step``'s values; return ``(step, loss, {term: value})`` of the step before, or ``None``."""
+        previous = self.pop()
+        values = torch.stack([loss.detach().float(), *(v.detach().float().reshape(()) for v in terms.values())])
+        event = None
+        if values.device.type != "cpu":
+            values = values.to("cpu", non_blocking=True)
+            event = torch.Event(device=loss.device)
+            event.record()
+        self._pending = (step, list(terms), values, event)
+        return previous
+
+    def pop(self) -> tuple | None:
+        """Return the queued values (waiting for their copy only), or ``None`` when nothing is queued."""
+        if self._pending is None:
+            return None
+        step, names, values, event = self._pending
+        self._pending = None
+        if event is not None:
+            event.synchronize()
+        loss, *terms = values.tolist()
+        return step, loss, dict(zip(names, terms))
+
+
+def check_finite(step: int, loss: float, terms: dict[str, float], checkpoints: Path, stage: str) -> None:
+    """Stop with :class:`TrainingDiverged`, naming the step, the bad loss term and the last good checkpoint."""
+    if math.isfinite(loss):
         return
-    bad = [name for name, value in terms.items() if not torch.isfinite(value)] or ["total"]
+    bad = [name for name, value in terms.items() if not math.isfinite(value)] or ["total"]
     last = latest_checkpoint(checkpoints)
     raise TrainingDiverged(
-        f"stage {stage}: loss is not finite at step {state.global_step + 1} (term {', '.join(bad)}); "
+        f"stage {stage}: loss is not finite at step {step} (term {', '.join(bad)}); "
         f"last good checkpoint: {last or 'none'} (resume with --resume after lowering the learning rate)"
     )

@@ -32,7 +32,14 @@ from alembert.train.checkpoint import (
     save_best_weights,
     save_training_state,
 )
-from alembert.train.control import StopRequest, TrainingDiverged, TrainingInterrupted, TrainingTimer, check_finite
+from alembert.train.control import (
+    LaggedLoss,
+    StopRequest,
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainingTimer,
+    check_finite,
+)
 from alembert.train.progress import StageProgress
 from alembert.train.runlog import RunLog
 
@@ -82,7 +89,8 @@ def build_optimizer(modules: list[nn.Module], cfg: TrainConfig) -> torch.optim.O
             is_norm = parameter.ndim < 2 or "norm" in name.lower()
             (no_decay if is_norm else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    # fused: one kernel per step for all parameters instead of several per tensor (CPU and GPU)
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
 
 
 def _total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
@@ -205,6 +213,20 @@ def run_stage(
                 teacher_features = forward_features(teacher, batch, requested_teacher)
         return forward_features(student, batch, requested_student), teacher_features
 
+    lagged = LaggedLoss()
+    step_lr: dict[int, float] = {}  # the learning rate each step used, until its values are reported
+
+    def report(values: tuple | None) -> None:
+        """Divergence check, progress bar and log for one finished step (read one step late, see LaggedLoss)."""
+        if values is None:
+            return
+        step, loss_value, term_values = values
+        lr = step_lr.pop(step)
+        check_finite(step, loss_value, term_values, checkpoints, stage_name)
+        progress.update(step, loss_value, term_values)
+        if step % cfg.log_every == 0 or step == total_steps:
+            log.event("train", stage=stage_name, step=step, loss=loss_value, lr=lr, **term_values)
+
     stop = StopRequest()
     stop.install()
     try:
@@ -216,7 +238,6 @@ def run_stage(
             for batch in batches:
                 with accelerator.accumulate(student, objective):
                     loss, terms = objective(*features(batch), batch)
-                    check_finite(loss, terms, state, checkpoints, stage_name)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
@@ -230,25 +251,21 @@ def run_stage(
                 if not accelerator.sync_gradients:
                     continue
                 state.global_step += 1
-                progress.update(state.global_step, loss.item(), terms)
-                if state.global_step % cfg.log_every == 0 or state.global_step == total_steps:
-                    values = {k: v.item() for k, v in terms.items()}
-                    log.event(
-                        "train",
-                        stage=stage_name,
-                        step=state.global_step,
-                        loss=loss.item(),
-                        lr=scheduler.get_last_lr()[0],
-                        **values,
-                    )
-                if state.global_step % eval_every == 0 or state.global_step == total_steps:
-                    evaluate_and_select()
-                if state.global_step % save_every == 0 or state.global_step == total_steps:
-                    save_checkpoint()
+                step_lr[state.global_step] = scheduler.get_last_lr()[0]
+                report(lagged.swap(state.global_step, loss, terms))
+                evaluate_now = state.global_step % eval_every == 0 or state.global_step == total_steps
+                save_now = state.global_step % save_every == 0 or state.global_step == total_steps
                 if stop.requested:
                     accelerator.set_trigger()
-                if accelerator.check_trigger():  # every process stops at the same step
-                    if state.global_step % save_every:
+                stopping = stop.requested if accelerator.num_processes == 1 else accelerator.check_trigger()
+                if evaluate_now or save_now or stopping:  # nothing is evaluated or saved before its loss is checked
+                    report(lagged.pop())
+                if evaluate_now:
+                    evaluate_and_select()
+                if save_now:
+                    save_checkpoint()
+                if stopping:  # every process stops at the same step
+                    if not save_now:
                         save_checkpoint()
                     progress.stop()
                     raise TrainingInterrupted(
@@ -260,6 +277,7 @@ def run_stage(
             else:
                 state.epoch += 1
                 state.batches_in_epoch = 0
+        report(lagged.pop())
     finally:
         stop.uninstall()
     progress.stop()

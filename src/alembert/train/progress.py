@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from torch import Tensor
 
 
 __all__ = ["StageProgress", "console"]
@@ -38,9 +37,9 @@ class StageProgress:
         self._task = self._progress.add_task("", total=self.total, completed=completed, stage=self.stage, terms="")
         self._progress.start()
 
-    def update(self, step: int, loss: float, terms: dict[str, Tensor]) -> None:
+    def update(self, step: int, loss: float, terms: dict[str, float]) -> None:
         """Advance to ``step`` and show the loss and its terms."""
-        parts = [f"loss {loss:.4f}"] + [f"{k} {v.item():.4f}" for k, v in list(terms.items())[:6]]
+        parts = [f"loss {loss:.4f}"] + [f"{k} {v:.4f}" for k, v in list(terms.items())[:6]]
         if self._note:
             parts.append(self._note)
         self._progress.update(self._task, completed=step, terms=" · ".join(parts))

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one prepared script for a lent GPU machine (the `device` tool runs it from the repository root).
+# It needs the git-ignored folder .gpu, carried with the call:
+#   .gpu/whl      wheels the machine's image lacks (datasets, dill, multiprocess, pydantic(-core), annotated-types,
+#                 typing-inspection, textbrewer), for its Python 3.12
+#   .gpu/teacher  the fine-tuned full-SST-2 teacher (runs/sst2-full-teacher/model) saved in fp16, with its tokenizer
+#   .gpu/SST-2    train.tsv and dev.tsv of GLUE SST-2
+# Results (at most 8 files) go to $OUT; every step has its own time limit so one slow step cannot eat the others.
+set -u
+OUT=${OUT:-/tmp/alembert-gpu}
+mkdir -p "$OUT"
+LOG="$OUT/device_checks.log"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+step() { echo "=== $1 $(date +%T)" | tee -a "$LOG"; }
+step install
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl \
+  >> "$LOG" 2>&1 || exit 1
+export PYTHONPATH=/tmp/site:$PWD/src:$PWD
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >> "$LOG" 2>&1
+python3 -c "import torch, transformers, accelerate, alembert, textbrewer; print('torch', torch.__version__,
+'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" >> "$LOG" 2>&1 || exit 1
+
+step "textbrewer fp32 (issue 3)"
+(cd benchmarks && timeout 120 python3 textbrewer_throughput.py --steps 200 --batch-size 32 --examples 8000 \
+  --tokenizer ../.gpu/teacher --data ../.gpu/SST-2 --output "$OUT/textbrewer_cuda_fp32.json") >> "$LOG" 2>&1
+step "textbrewer bf16 (issue 3)"
+(cd benchmarks && timeout 120 python3 textbrewer_throughput.py --steps 200 --batch-size 32 --examples 8000 \
+  --mixed-precision bf16 --tokenizer ../.gpu/teacher --data ../.gpu/SST-2 --output "$OUT/textbrewer_cuda_bf16.json") \
+  >> "$LOG" 2>&1
+step "shapes (issue 6)"
+(cd benchmarks && timeout 100 python3 gpu_shapes.py --rounds 3 --runs 20 --output "$OUT/gpu_shapes.json") >> "$LOG" 2>&1
+step "full SST-2 distillation in bf16 (issue 2 recipe)"
+timeout 150 python3 -m alembert.cli distill benchmarks/sst2_full/distill.yaml --set teacher.path=.gpu/teacher \
+  --set data.train=.gpu/SST-2 --set train.mixed_precision=bf16 --set bench_latency=false --output /tmp/sst2-gpu \
+  >> "$LOG" 2>&1
+cp /tmp/sst2-gpu/log.jsonl "$OUT/sst2_gpu_log.jsonl" 2>/dev/null
+cp /tmp/sst2-gpu/metrics.json "$OUT/sst2_gpu_metrics.json" 2>/dev/null
+step "pytest -m gpu"
+timeout 60 python3 -m pytest -q -m gpu tests/gpu -p no:cacheprovider >> "$LOG" 2>&1
+step done

@@ -1,0 +1,62 @@
+"""The CUDA path (deselected by default; run on a GPU machine with ``pytest -m gpu tests/gpu``).
+
+Distillation in bf16 on the GPU through Accelerate, the lagged loss read-back, and hooked attention capture on
+CUDA tensors against the eager model's own attention probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from alembert import DistillConfig, distill, parse_config
+from alembert.capture import AttentionCapture
+from alembert.train.control import LaggedLoss
+from tests.conftest import save_tiny_model, tiny_config, tiny_distill_config
+
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def test_bf16_distillation_on_cuda_trains_and_saves(tmp_path, sst2_dir):
+    teacher = save_tiny_model(tmp_path / "teacher", "bert")
+    train = {"epochs": 3, "batch_size": 16, "learning_rate": 1e-3, "log_every": 1, "mixed_precision": "bf16"}
+    run = distill(parse_config(DistillConfig, tiny_distill_config(teacher, sst2_dir, tmp_path / "run", **train)))
+    losses = [
+        json.loads(line)["loss"]
+        for line in (run.output_dir / "log.jsonl").read_text().splitlines()
+        if json.loads(line).get("event") == "train"
+    ]
+    assert losses and all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    reloaded = AutoModelForSequenceClassification.from_pretrained(run.student_dir)  # on CPU, fp32 weights
+    assert next(reloaded.parameters()).dtype == torch.float32
+
+
+def test_lagged_loss_reads_cuda_values_one_step_late():
+    lagged = LaggedLoss()
+    device = torch.device("cuda")
+    assert lagged.swap(1, torch.tensor(2.0, device=device), {"a": torch.tensor(0.5, device=device)}) is None
+    previous = lagged.swap(2, torch.tensor(float("nan"), device=device), {"a": torch.tensor(1.0, device=device)})
+    assert previous == (1, 2.0, {"a": 0.5})
+    step, loss, terms = lagged.pop()
+    assert step == 2 and loss != loss and terms == {"a": 1.0}
+
+
+def test_hooked_attention_probs_match_eager_on_cuda():
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(tiny_config("bert"), attn_implementation="eager").cuda()
+    model.eval()
+    input_ids = torch.randint(5, 40, (3, 12), device="cuda")
+    mask = torch.ones_like(input_ids)
+    mask[0, 8:] = 0
+    with torch.no_grad(), AttentionCapture(model, [("attention_probs", 2)], mask) as capture:
+        outputs = model(input_ids=input_ids, attention_mask=mask, output_attentions=True)
+    captured = capture.features()[("attention_probs", 2)]
+    torch.testing.assert_close(captured, outputs.attentions[1].float(), atol=1e-5, rtol=1e-4)
