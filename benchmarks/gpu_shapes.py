@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from readme_section import update_readme_section
+from readme_section import update_readme_section, write_result_json
 from student_shapes import BASELINE, SHAPES, build_models
 
 from alembert.bench import count_flops, count_parameters, measure_latency
@@ -154,8 +154,7 @@ def main() -> int:
         return 0
     batches = [int(b) for b in args.batch_sizes.split(",")]
     result = measure(args.rounds, args.runs, batches, args.seq_len)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result_json(args.output, result)
     print(render(result))
     print(f"wrote {args.output}")
     return 0

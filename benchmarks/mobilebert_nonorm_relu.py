@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
-from readme_section import update_readme_section
+from readme_section import stamp_run, update_readme_section
 from transformers import AutoModelForSequenceClassification, BertConfig
 
 from alembert.bench import BenchConfig, bench_models, print_bench
@@ -149,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     result = bench_models(models, baseline=BASELINE, config=config, progress=lambda m: print(m, flush=True))
     torch.set_num_threads(args.threads)
     result.environment["op_shares"] = {name: op_shares(model) for name, model in models.items()}
-    result.environment["command"] = shlex.join(["python", "benchmarks/mobilebert_nonorm_relu.py", *sys.argv[1:]])
-    result.environment["wall_seconds"] = round(time.time() - started, 1)
+    stamp_run(result.environment, "mobilebert_nonorm_relu.py", started)
     result.environment["paper"] = {"source": PAPER, "latency_ms": {k: v[2] for k, v in VARIANTS.items()}}
     table = markdown_table(result)
     result.write_json(args.output)

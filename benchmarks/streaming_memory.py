@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from readme_section import write_result_json
+
 
 HERE = Path(__file__).resolve().parent
 WIKITEXT = HERE.parents[1] / "shared" / "data" / "text" / "wikitext-2" / "valid.txt"
@@ -123,9 +125,7 @@ def main() -> None:
         ),
         "load_average": [load_before, os.getloadavg()],
     }
-    target = HERE / "results" / "streaming_memory.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    target = write_result_json(HERE / "results" / "streaming_memory.json", report)
     print(json.dumps({k: v for k, v in report.items() if k != "results"}, indent=2), f"\nwritten {target}")
 
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
-from readme_section import update_readme_section
+from readme_section import stamp_run, update_readme_section
 from transformers import AutoModelForSequenceClassification, BertConfig, MobileBertConfig
 
 from alembert.bench import BenchConfig, bench_models, print_bench
@@ -149,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.time()
     result = bench_models(build_models(), baseline=BASELINE, config=config, progress=lambda m: print(m, flush=True))
-    result.environment["command"] = "python benchmarks/student_shapes.py " + shlex.join(sys.argv[1:] or [])
-    result.environment["wall_seconds"] = round(time.time() - started, 1)
+    stamp_run(result.environment, "student_shapes.py", started)
     result.environment["claims"] = {name: {"speedup": c, "source": s} for name, (_, c, s) in SHAPES.items()}
     output = args.output or HERE / "results" / f"student_shapes{'_quick' if quick else ''}.json"
     result.write_json(output)

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+from readme_section import write_result_json
 
 from alembert import distill, parse_config
 from alembert.bench.latency import environment
@@ -188,9 +189,7 @@ def main() -> None:
         ),
         "environment": {**environment(), "load_average": [load_before, os.getloadavg()]},
     }
-    target = HERE / "results" / "teacher_cache.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    target = write_result_json(HERE / "results" / "teacher_cache.json", report)
     print(json.dumps({k: v for k, v in report.items() if k != "environment"}, indent=2), f"\nwritten {target}")
 
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from readme_section import update_readme_section
+from readme_section import update_readme_section, write_result_json
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from transformers import (
     AutoModelForSequenceClassification,
@@ -348,8 +348,7 @@ def main() -> None:
         "environment": environment(),
     }
     out = args.output or HERE / "results" / f"textbrewer_throughput{'_quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_result_json(out, report)
     print(f"written {out}")
 
 

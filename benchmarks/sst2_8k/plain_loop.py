@@ -4,7 +4,8 @@ Same teacher, data, student init (teacher layers 0, 2, 4), losses (5·KL·T² at
 hidden state), epochs, batch size, learning rate, warm-up and seed as benchmarks/sst2_8k/distilbert.yaml; random
 shuffling, padding to the longest sequence of each batch, evaluation after each epoch.
 
-Usage: python benchmarks/sst2_8k/plain_loop.py runs/sst2-8k-teacher/model runs/data/sst2-8k OUT.json
+Usage: python benchmarks/sst2_8k/plain_loop.py runs/sst2-8k-teacher/model runs/data/sst2-8k OUT.json [SEED]
+(seed 42 by default, the YAML's).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def accuracy(model, tokenizer, texts, labels) -> float:
     return 100.0 * correct / len(texts)
 
 
-def main(teacher_path: str, data: str, out: str, epochs: int = 3, batch_size: int = 32, lr: float = 1e-4) -> None:
-    torch.manual_seed(42)
+def main(
+    teacher_path: str, data: str, out: str, seed: str = "42", epochs: int = 3, batch_size: int = 32, lr: float = 1e-4
+) -> None:
+    torch.manual_seed(int(seed))
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path).eval()
     config = copy.deepcopy(teacher.config)
@@ -93,10 +96,11 @@ def main(teacher_path: str, data: str, out: str, epochs: int = 3, batch_size: in
         "history": history,
         "train_seconds_including_evals": seconds,
         "threads": torch.get_num_threads(),
+        "seed": int(seed),
     }
     json.dump(result, open(out, "w"), indent=2)
     print(result)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
