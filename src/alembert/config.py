@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from alembert.config_sections import (
     AugmentConfig,
@@ -17,6 +17,7 @@ from alembert.config_sections import (
     StudentConfig,
     TeacherConfig,
     TrainConfig,
+    _Frozen,
 )
 from alembert.progressive import expand_progressive
 
@@ -49,10 +50,6 @@ Representation = Literal[
 REPRESENTATIONS: tuple[str, ...] = Representation.__args__  # type: ignore[attr-defined]
 # Logit losses that compare class distributions: meaningless on a regression task's single output.
 DISTRIBUTION_LOSSES: tuple[str, ...] = ("kl_div", "soft_ce")
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MatchConfig(_Frozen):
