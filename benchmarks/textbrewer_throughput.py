@@ -174,16 +174,30 @@ class TimedCollate:
         return statistics.median(gaps)
 
 
-def identical_batches(
-    tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path, mixed_precision: str
-) -> dict:
-    result = {}
-    # alembert: the one loop, TinyBERT intermediate matches from the shipped recipe
-    teacher, student = models("sdpa")
+def train_alembert(teacher, student, loader, cfg: TrainConfig, accelerator, stage_dir: Path) -> None:
+    """alembert's one loop on the TinyBERT intermediate matches of the shipped ``tinybert-task`` recipe."""
     stage = load_recipe("tinybert-task", PER_LAYER_W).stages[0]
     objective = DistillationObjective(
         resolve_matches(stage, teacher.config, student.config), 0.0, teacher.config, student.config
     )
+    run_stage(
+        accelerator=accelerator,
+        student=student,
+        teacher=teacher,
+        objective=objective,
+        train_loader=loader,
+        cfg=cfg,
+        stage_dir=stage_dir,
+        eval_fn=None,
+        main_metric=None,
+        log=RunLog(stage_dir.with_suffix(".jsonl"), accelerator),
+        stage_name="intermediate",
+    )
+
+
+def identical_batches(
+    tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path, mixed_precision: str
+) -> dict:
     cfg = TrainConfig(
         max_steps=steps + warmup,
         batch_size=batch_size,
@@ -193,21 +207,10 @@ def identical_batches(
     )
     accelerator = make_accelerator(cfg, tmp)  # the product's own: CUDA when there is one, pinned async batches
     pin = accelerator.device.type == "cuda"  # both tools get the same pinned batches
+    result = {}
     timed = TimedCollate(tokenizer)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed, pin_memory=pin)
-    run_stage(
-        accelerator=accelerator,
-        student=student,
-        teacher=teacher,
-        objective=objective,
-        train_loader=loader,
-        cfg=cfg,
-        stage_dir=tmp / "alembert",
-        eval_fn=None,
-        main_metric=None,
-        log=RunLog(tmp / "alembert.jsonl", accelerator),
-        stage_name="intermediate",
-    )
+    train_alembert(*models("sdpa"), loader, cfg, accelerator, tmp / "alembert")
     result["alembert"] = timed.step_seconds(warmup)
     # TextBrewer: GeneralDistiller with the same matches; eager attention (it needs output_attentions)
     textbrewer = import_textbrewer()

@@ -26,41 +26,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import textbrewer_throughput as tb  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from alembert import load_recipe  # noqa: E402
 from alembert.config import TrainConfig  # noqa: E402
 from alembert.data.batches import tokenize_examples  # noqa: E402
 from alembert.data.glue import get_task  # noqa: E402
 from alembert.data.readers import read_examples  # noqa: E402
-from alembert.objective import DistillationObjective, resolve_matches  # noqa: E402
 from alembert.runfolder import make_accelerator  # noqa: E402
-from alembert.train.loop import run_stage  # noqa: E402
-from alembert.train.runlog import RunLog  # noqa: E402
 
 
 def alembert_run(models, dataset, tokenizer, steps: int, tmp: Path, accelerator, mixed_precision: str) -> None:
-    teacher, student = models
-    stage = load_recipe("tinybert-task", tb.PER_LAYER_W).stages[0]
-    objective = DistillationObjective(
-        resolve_matches(stage, teacher.config, student.config), 0.0, teacher.config, student.config
-    )
     pin = torch.cuda.is_available()
     loader = DataLoader(dataset, batch_size=32, collate_fn=tb.TimedCollate(tokenizer), pin_memory=pin)
     cfg = TrainConfig(
         max_steps=steps, batch_size=32, warmup_ratio=0.0, log_every=10**6, mixed_precision=mixed_precision
     )
-    run_stage(
-        accelerator=accelerator,
-        student=student,
-        teacher=teacher,
-        objective=objective,
-        train_loader=loader,
-        cfg=cfg,
-        stage_dir=tmp / f"alembert-{time.monotonic_ns()}",
-        eval_fn=None,
-        main_metric=None,
-        log=RunLog(tmp / "alembert.jsonl", accelerator),
-        stage_name="intermediate",
-    )
+    tb.train_alembert(*models, loader, cfg, accelerator, tmp / f"alembert-{time.monotonic_ns()}")
 
 
 def textbrewer_run(models, dataset, tokenizer, steps: int, tmp: Path, device) -> None:

@@ -12,7 +12,6 @@ from accelerate.utils import set_seed
 
 from alembert.config import FinetuneConfig
 from alembert.config_io import dump_config
-from alembert.data.batches import build_train_loader
 from alembert.data.glue import get_task
 from alembert.data.sources import load_task_data
 from alembert.models.load import check_model_source, load_model, load_tokenizer
@@ -23,6 +22,7 @@ from alembert.runfolder import (
     final_metrics,
     make_accelerator,
     prepare_output,
+    stage_loader,
     stage_summary,
 )
 from alembert.train.checkpoint import atomic_folder, write_json_atomic
@@ -57,20 +57,12 @@ def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
         dump_config(config, output_dir / "config.yaml")
     eval_fn, main_metric = build_eval_fn(task, data, tokenizer, accelerator, config.train)
     objective = DistillationObjective([], 1.0, model.config, model.config)
-    loader = build_train_loader(
-        data.train,
-        tokenizer,
-        batch_size=config.train.batch_size,
-        seed=config.train.seed,
-        length_grouped=config.data.length_grouped,
-        pin_memory=accelerator.device.type == "cuda",
-    )
     result = run_stage(
         accelerator=accelerator,
         student=model,
         teacher=None,
         objective=objective,
-        train_loader=loader,
+        train_loader=stage_loader(data.train, tokenizer, config.data, config.train, accelerator),
         cfg=config.train,
         stage_dir=output_dir / "checkpoints" / "finetune",
         eval_fn=eval_fn,

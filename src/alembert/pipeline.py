@@ -16,7 +16,6 @@ from alembert.assistants import distill_assistants
 from alembert.augment import augmented_data_config
 from alembert.config import DistillConfig, StageConfig
 from alembert.config_io import dump_config
-from alembert.data.batches import build_train_loader
 from alembert.data.glue import GlueTask, get_task
 from alembert.data.sources import TaskData, load_mlm_data, load_task_data
 from alembert.errors import ConfigError, ModelError
@@ -31,6 +30,7 @@ from alembert.runfolder import (
     final_metrics,
     make_accelerator,
     prepare_output,
+    stage_loader,
     stage_summary,
 )
 from alembert.runs_report import write_comparison
@@ -238,15 +238,7 @@ def _run_or_skip_stage(
     set_seed(train_cfg.seed)
     freeze_except(student, stage.trainable)
     objective = DistillationObjective(matches, stage.task_loss_weight, teacher.config, student.config)
-    loader = build_train_loader(
-        data.train,
-        tokenizer,
-        batch_size=train_cfg.batch_size,
-        seed=train_cfg.seed,
-        length_grouped=config.data.length_grouped,
-        mlm_probability=config.data.mlm_probability if mlm else None,
-        pin_memory=accelerator.device.type == "cuda",
-    )
+    loader = stage_loader(data.train, tokenizer, config.data, train_cfg, accelerator, mlm=mlm)
     stage_eval = eval_fn if (stage.task_loss_weight > 0 or _trains_head(matches)) else None
     teacher_cache = None
     if config.teacher.cache and objective.needs_teacher:  # teacher outputs computed once, read every epoch

@@ -18,9 +18,11 @@ import yaml
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 from torch import nn
+from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from alembert.config import DistillConfig, FinetuneConfig, TrainConfig
+from alembert.config import DataConfig, DistillConfig, FinetuneConfig, TrainConfig
+from alembert.data.batches import build_train_loader
 from alembert.data.glue import GlueTask
 from alembert.data.sources import TaskData
 from alembert.errors import ConfigError
@@ -36,6 +38,7 @@ __all__ = [
     "final_metrics",
     "make_accelerator",
     "prepare_output",
+    "stage_loader",
     "stage_summary",
 ]
 
@@ -74,6 +77,36 @@ def make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
     if trackers:
         accelerator.init_trackers("alembert")
     return accelerator
+
+
+def stage_loader(
+    dataset: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    data: DataConfig,
+    train: TrainConfig,
+    accelerator: Accelerator,
+    *,
+    mlm: bool = False,
+) -> DataLoader:
+    """One stage's training batches: the run's data settings with the stage's batch size and seed (pinned for a GPU).
+
+    Args:
+        dataset: the tokenised training set (or a masked-LM text stream).
+        tokenizer: pads the batches.
+        data: the run's data section (length grouping, masking probability).
+        train: the stage's effective training settings.
+        accelerator: the run's accelerator.
+        mlm: mask the batches for masked-LM training.
+    """
+    return build_train_loader(
+        dataset,
+        tokenizer,
+        batch_size=train.batch_size,
+        seed=train.seed,
+        length_grouped=data.length_grouped,
+        mlm_probability=data.mlm_probability if mlm else None,
+        pin_memory=accelerator.device.type == "cuda",
+    )
 
 
 def prepare_output(output_dir: Path, resume: bool, config: DistillConfig | FinetuneConfig) -> None:
