@@ -27,6 +27,8 @@ from transformers import (  # noqa: E402
     RobertaConfig,
 )
 
+from alembert.config import StudentConfig  # noqa: E402
+
 
 datasets.disable_progress_bars()
 transformers.utils.logging.set_verbosity_error()
@@ -166,3 +168,15 @@ def tiny_distill_config(teacher: Path, data: Path, output: Path, **train) -> dic
         "output_dir": str(output),
         "bench_latency": False,
     }
+
+
+def tiny_mobilebert_student(intermediate_size: int, mobilebert: dict) -> StudentConfig:
+    """A 2-block MobileBERT-family student for tiny tests (width 32, 4 heads) with the given bottleneck fields."""
+    return StudentConfig(
+        architecture="mobilebert",
+        num_layers=2,
+        hidden_size=32,
+        num_heads=4,
+        intermediate_size=intermediate_size,
+        mobilebert=mobilebert,
+    )

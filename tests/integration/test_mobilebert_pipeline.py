@@ -13,9 +13,17 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, BertTokenizerFast, MobileBertForMaskedLM, MobileBertForSequenceClassification
 
 from alembert import distill, load_recipe
-from alembert.config import StudentConfig
 from alembert.models.mobilebert import mobilebert_config
-from tests.conftest import FILLER, NEGATIVE, POSITIVE, make_tokenizer, save_tiny_model, tiny_config, write_sst2
+from tests.conftest import (
+    FILLER,
+    NEGATIVE,
+    POSITIVE,
+    make_tokenizer,
+    save_tiny_model,
+    tiny_config,
+    tiny_mobilebert_student,
+    write_sst2,
+)
 
 
 COMMON = ["data.max_length=24", "train.batch_size=8", "train.log_every=1", "train.max_steps=2", "bench_latency=false"]
@@ -105,13 +113,8 @@ def test_bert_to_ibbert_to_progressive_mobilebert(tmp_path):
 
 def test_task_agnostic_progressive_then_pre_training_distillation(tmp_path):
     torch.manual_seed(0)
-    ibbert_shape = StudentConfig(
-        architecture="mobilebert",
-        num_layers=2,
-        hidden_size=32,
-        num_heads=4,
-        intermediate_size=128,
-        mobilebert={"preset": "ibbert-large", "bottleneck_size": 64, "embedding_size": 16},
+    ibbert_shape = tiny_mobilebert_student(
+        128, {"preset": "ibbert-large", "bottleneck_size": 64, "embedding_size": 16}
     )
     teacher_dir = tmp_path / "ibbert-mlm"
     MobileBertForMaskedLM(mobilebert_config(tiny_config("bert"), ibbert_shape)).save_pretrained(teacher_dir)

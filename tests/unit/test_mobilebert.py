@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig, MobileB
 from alembert.config import MobileBertShape, StudentConfig
 from alembert.errors import ConfigError
 from alembert.models.mobilebert import MOBILEBERT_PRESETS, build_mobilebert, copy_outer_weights, mobilebert_config
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tiny_mobilebert_student
 
 
 def shape(preset: str, **mobilebert) -> StudentConfig:
@@ -89,13 +89,8 @@ def test_presets_have_the_papers_shapes():
 def test_explicit_fields_scale_a_preset_down_and_labels_and_vocab_come_from_the_teacher():
     teacher = tiny_config("bert")
     teacher.num_labels = 3
-    cfg = StudentConfig(
-        architecture="mobilebert",
-        num_layers=2,
-        hidden_size=32,
-        num_heads=4,
-        intermediate_size=24,
-        mobilebert={"bottleneck_size": 16, "embedding_size": 8, "num_feedforward_networks": 2, "activation": "gelu"},
+    cfg = tiny_mobilebert_student(
+        24, {"bottleneck_size": 16, "embedding_size": 8, "num_feedforward_networks": 2, "activation": "gelu"}
     )
     config = mobilebert_config(teacher, cfg)
     assert (config.num_hidden_layers, config.hidden_size, config.true_hidden_size, config.embedding_size) == (
@@ -159,14 +154,7 @@ def test_a_mobilebert_student_of_a_bert_teacher_shares_only_the_vocabulary_and_l
     config = tiny_config("bert")
     config.num_labels = 3
     teacher = AutoModelForSequenceClassification.from_config(config)
-    cfg = StudentConfig(
-        architecture="mobilebert",
-        num_layers=2,
-        hidden_size=32,
-        num_heads=4,
-        intermediate_size=32,
-        mobilebert={"bottleneck_size": 16},
-    )
+    cfg = tiny_mobilebert_student(32, {"bottleneck_size": 16})
     with pytest.raises(ConfigError, match="from a bert teacher it copies only the token embeddings.*hidden size 32"):
         build_mobilebert(teacher, cfg.model_copy(update={"init": "teacher"}), masked_lm=False)
     student, init = build_mobilebert(teacher, cfg, masked_lm=False)

@@ -8,23 +8,16 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, MobileBertForMaskedLM, MobileBertForSequenceClassification
 
-from alembert.config import StageConfig, StudentConfig
+from alembert.config import StageConfig
 from alembert.extract import forward_features
 from alembert.losses import attention_kl, mse
 from alembert.models.mobilebert import mobilebert_config
 from alembert.objective import DistillationObjective, resolve_matches
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, tiny_mobilebert_student
 
 
 def family(preset: str, bottleneck: int, **shape) -> object:
-    cfg = StudentConfig(
-        architecture="mobilebert",
-        num_layers=2,
-        hidden_size=32,
-        num_heads=4,
-        intermediate_size=32,
-        mobilebert={"preset": preset, "bottleneck_size": bottleneck, "embedding_size": 8, **shape},
-    )
+    cfg = tiny_mobilebert_student(32, {"preset": preset, "bottleneck_size": bottleneck, "embedding_size": 8, **shape})
     config = mobilebert_config(tiny_config("bert"), cfg)
     config.initializer_range = 0.2  # attention far from uniform, so the comparisons mean something
     return config
