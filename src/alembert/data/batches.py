@@ -70,6 +70,11 @@ def tokenize_texts(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, *, 
 class LengthGroupedSampler(Sampler[int]):
     """Shuffle, then group examples of similar length into the same batch (less padding, same randomness).
 
+    Grouping is ``transformers``' (random mega-batches of 50 batches, sorted by length inside), after which the
+    batches themselves are shuffled, the longest one kept first (an out-of-memory error shows at step 1). Without
+    that shuffle each mega-batch runs from its longest batch to its shortest: 50 steps in a row drift from long to
+    short sentences, and on the 8k-row SST-2 subset that cost the student dev accuracy against random batches.
+
     Deterministic given ``seed`` and the epoch (:meth:`set_epoch`), so a resumed run sees the same order.
     """
 
@@ -91,7 +96,10 @@ class LengthGroupedSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         if not self.group:
             return iter(torch.randperm(len(self.lengths), generator=generator).tolist())
-        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+        grouped = get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+        batches = [grouped[i : i + self.batch_size] for i in range(0, len(grouped), self.batch_size)]
+        order = [0] + [1 + j for j in torch.randperm(len(batches) - 1, generator=generator).tolist()]
+        return iter([index for position in order for index in batches[position]])
 
 
 def _collator(tokenizer: PreTrainedTokenizerBase, mlm_probability: float | None):
