@@ -26,7 +26,7 @@ __all__ = [
 _MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels", "idx")
 # Tokenised datasets hand out plain Python lists: the collators pad lists and build each batch's tensors in one
 # go. (A ``torch``-formatted dataset made one tensor per row and field, which the tokenizer's ``pad`` then turned
-# back into lists: about a third of a GPU training step's host time at batch 32.)
+# back into lists: about a sixth of a training step's host time on an H200 at batch 32.)
 
 
 def tokenize_examples(
