@@ -16,7 +16,7 @@ Captured representations (keys of :attr:`alembert.extract.Features.captured`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,6 +94,8 @@ class AttentionCapture:
         requested: ``(representation, layer)`` pairs, representation in :data:`ATTENTION_REPRESENTATIONS`,
             layer ``1..num_hidden_layers``.
         attention_mask: ``(batch, seq)`` 1 for tokens, 0 for padding; ``None`` when nothing is padded.
+        unpack: for a packed forward pass (:mod:`alembert.packing`), maps a captured ``(rows, width, …)``
+            projection back to ``(batch, seq, …)`` before anything is computed from it.
 
     Example:
         >>> with AttentionCapture(model, [("attention_probs", 4)], batch["attention_mask"]) as capture:
@@ -101,7 +103,13 @@ class AttentionCapture:
         >>> probs = capture.features()[("attention_probs", 4)]
     """
 
-    def __init__(self, model: nn.Module, requested: Iterable[tuple[str, int]], attention_mask: Tensor | None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        requested: Iterable[tuple[str, int]],
+        attention_mask: Tensor | None,
+        unpack: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
         base = getattr(model, "module", model).base_model
         self.config = base.config
         self.layout = attention_layout(self.config)
@@ -119,6 +127,7 @@ class AttentionCapture:
         if self.layout.position_bias is not None:
             self.modules[(0, "bias")] = _walk(base, self.layout.position_bias)
         self.attention_mask = attention_mask
+        self.unpack = unpack
         self._outputs: dict[tuple[int, str], Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
@@ -155,7 +164,7 @@ class AttentionCapture:
         return features
 
     def _compute(self, representation: str, layer: int) -> Tensor:
-        query, key, value = (self._outputs[(layer, role)].float() for role in "qkv")
+        query, key, value = (self._projection(layer, role) for role in "qkv")
         if representation == "qkv_relation":
             return torch.stack([query, key, value], dim=1)
         heads = int(self.config.num_attention_heads)
@@ -164,11 +173,17 @@ class AttentionCapture:
         query, key = _split_heads(query, heads), _split_heads(key, heads)
         scores = query @ key.transpose(-1, -2) * query.shape[-1] ** -0.5
         if (0, "bias") in self._outputs:  # MPNet: (q_len, k_len, heads) from relative_attention_bias
-            scores = scores + self._outputs[(0, "bias")].float().permute(2, 0, 1).unsqueeze(0)
+            # the bias depends only on key - query distance, so a longer (packed) row's top-left corner is this one
+            seq = scores.shape[-1]
+            scores = scores + self._outputs[(0, "bias")][:seq, :seq].float().permute(2, 0, 1).unsqueeze(0)
         if self.attention_mask is not None:
             padded_keys = ~self.attention_mask.bool()[:, None, None, :]
             scores = scores.masked_fill(padded_keys, torch.finfo(scores.dtype).min)
         return scores if representation == "attention_scores" else scores.softmax(dim=-1)
+
+    def _projection(self, layer: int, role: str) -> Tensor:
+        output = self._outputs[(layer, role)]
+        return (output if self.unpack is None else self.unpack(output)).float()
 
 
 def _split_heads(x: Tensor, heads: int) -> Tensor:

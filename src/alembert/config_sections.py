@@ -182,6 +182,10 @@ class TrainConfig(_Frozen):
     log_every: int = Field(default=20, gt=0)
     seed: int = 42
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    pack_sequences: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Run teacher/student on real tokens only when no loss reads padding (auto: on CPU).",
+    )
     select: Literal["best", "last"] = Field(default="best", description="Which weights end the stage.")
     report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
 

@@ -2,6 +2,8 @@
 
 Layer indices follow HF ``hidden_states``: 0 is the embedding output, ``k`` the output of block ``k``.
 A requested representation that the model did not return is an error, never a silent zero loss.
+With ``pack=True`` the model runs on the real tokens only (:mod:`alembert.packing`) and every per-token
+representation comes back in the padded layout, zeros at padded positions.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from alembert.capture import ATTENTION_REPRESENTATIONS, AttentionCapture
+from alembert.packing import PackingPlan, pack_inputs, plan_packing
 
 
 __all__ = ["Features", "forward_features", "model_inputs", "representation_width"]
@@ -27,26 +30,42 @@ class Features:
     Args:
         outputs: a transformers ``ModelOutput`` (``logits``, optional ``hidden_states``).
         captured: extra tensors captured by hooks, keyed by ``(representation, layer)``.
+        packing: the plan the forward pass ran packed with; hidden states are unpacked on request, and there
+            are no sequence logits (the head pooled packed rows, not sequences).
     """
 
-    def __init__(self, outputs: Any, captured: Mapping[tuple[str, int], Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        outputs: Any,
+        captured: Mapping[tuple[str, int], Tensor] | None = None,
+        packing: PackingPlan | None = None,
+    ) -> None:
         self.outputs = outputs
         self.captured = dict(captured or {})
+        self.packing = packing
+        self._unpacked: dict[int, Tensor] = {}
 
     @property
     def logits(self) -> Tensor:
         """The prediction-layer logits."""
+        if self.packing is not None:
+            raise RuntimeError("logits requested from a packed forward pass (it has no per-sequence logits)")
         return self.outputs.logits
 
     def get(self, representation: str, layer: int | None) -> Tensor:
         """Return one representation; raises ``RuntimeError`` if the forward pass did not produce it."""
         if representation == "logits":
-            return self.outputs.logits
+            return self.logits
         if representation in _HIDDEN_REPRESENTATIONS:
             hidden_states = getattr(self.outputs, "hidden_states", None)
             if not hidden_states:
                 raise RuntimeError(f"{representation} requested but the model returned no hidden_states")
-            return hidden_states[0 if representation == "embeddings" else layer]
+            index = 0 if representation == "embeddings" else int(layer or 0)
+            if self.packing is None:
+                return hidden_states[index]
+            if index not in self._unpacked:
+                self._unpacked[index] = self.packing.unpack(hidden_states[index])
+            return self._unpacked[index]
         key = (representation, int(layer or 0))
         if key not in self.captured:
             raise RuntimeError(f"{representation} of layer {layer} requested but was not captured")
@@ -65,21 +84,34 @@ def model_inputs(model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Ten
     return {k: v for k, v in batch.items() if k in accepted and k != "labels"}
 
 
-def forward_features(model: nn.Module, batch: Mapping[str, Tensor], requested: Iterable[tuple[str, Any]]) -> Features:
+def forward_features(
+    model: nn.Module, batch: Mapping[str, Tensor], requested: Iterable[tuple[str, Any]], *, pack: bool = False
+) -> Features:
     """Run ``model`` on ``batch``, asking for hidden states only if a requested representation needs them.
 
     Attention representations (:data:`alembert.capture.ATTENTION_REPRESENTATIONS`) are captured by hooks on the
     requested blocks only (see :class:`alembert.capture.AttentionCapture`); the hooks are removed after the pass.
+
+    Args:
+        model: a transformers encoder, possibly DDP-wrapped.
+        batch: padded model inputs (extra keys such as ``labels`` are ignored).
+        requested: ``(representation, layer)`` pairs.
+        pack: run on the real tokens only (see :mod:`alembert.packing`; the caller checks
+            :func:`alembert.packing.packing_blocker` and that no loss reads padded positions or logits). A batch
+            that is not right-padded runs padded.
     """
     requested = list(requested)
     needs_hidden = any(rep in _HIDDEN_REPRESENTATIONS for rep, _ in requested)
     hooked = [(rep, int(layer)) for rep, layer in requested if rep in ATTENTION_REPRESENTATIONS]
     inputs = model_inputs(model, batch)
+    plan = plan_packing(inputs["attention_mask"]) if pack and "attention_mask" in inputs else None
+    model_kwargs = inputs if plan is None else pack_inputs(inputs, plan, model)
     if not hooked:
-        return Features(model(**inputs, output_hidden_states=needs_hidden, return_dict=True))
-    with AttentionCapture(model, hooked, batch.get("attention_mask")) as capture:
-        outputs = model(**inputs, output_hidden_states=needs_hidden, return_dict=True)
-    return Features(outputs, capture.features())
+        return Features(model(**model_kwargs, output_hidden_states=needs_hidden, return_dict=True), packing=plan)
+    unpack = None if plan is None else plan.unpack
+    with AttentionCapture(model, hooked, batch.get("attention_mask"), unpack=unpack) as capture:
+        outputs = model(**model_kwargs, output_hidden_states=needs_hidden, return_dict=True)
+    return Features(outputs, capture.features(), packing=plan)
 
 
 def representation_width(config: Any, representation: str) -> int:

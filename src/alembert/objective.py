@@ -22,7 +22,7 @@ from alembert.layer_maps import check_layer, expand_layer_map
 from alembert.losses import LOSSES, LossFn, hard_label_loss
 
 
-__all__ = ["DistillationObjective", "ResolvedMatch", "resolve_matches"]
+__all__ = ["DistillationObjective", "ResolvedMatch", "packing_blocker", "resolve_matches"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,22 @@ def _check_params(match: MatchConfig, where: str) -> None:
         raise ConfigError(f"{where}.params: loss '{match.loss}' needs {', '.join(missing)} (no default)")
 
 
+def packing_blocker(matches: list[ResolvedMatch], task_loss_weight: float, side: str) -> str | None:
+    """Why the ``side`` (``teacher`` or ``student``) model must run on the padded batch for these losses, or ``None``.
+
+    A packed forward pass (:mod:`alembert.packing`) is exact only for token-level terms that skip padded
+    positions (``mask: attention_mask``); sequence logits (and the task loss on them) need the padded layout.
+    """
+    if side == "student" and task_loss_weight > 0:
+        return "the task loss reads the student's logits"
+    for match in matches:
+        if match.representation == "logits":
+            return f"match '{match.name}' reads logits"
+        if match.mask != "attention_mask":
+            return f"match '{match.name}' reads padded positions (mask: {match.mask}, not attention_mask)"
+    return None
+
+
 class DistillationObjective(nn.Module):
     """Weighted sum of resolved match losses plus the student's own task loss.
 
@@ -169,6 +185,10 @@ class DistillationObjective(nn.Module):
     def needs_teacher(self) -> bool:
         """Whether any term reads the teacher (a pure fine-tuning stage does not)."""
         return bool(self.matches)
+
+    def packing_blocker(self, side: str) -> str | None:
+        """Why ``side`` cannot run packed for this objective (see :func:`packing_blocker`), or ``None``."""
+        return packing_blocker(self.matches, self.task_loss_weight, side)
 
     def requested(self, side: str) -> set[tuple[str, int | None]]:
         """``(representation, layer)`` pairs this objective reads from ``side`` (``teacher`` or ``student``)."""

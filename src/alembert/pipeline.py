@@ -22,7 +22,8 @@ from alembert.errors import ConfigError, ModelError
 from alembert.finetuning import finetune  # re-exported: the two entry points are imported from here
 from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.models.student import build_student
-from alembert.objective import DistillationObjective, resolve_matches
+from alembert.objective import DistillationObjective, packing_blocker, resolve_matches
+from alembert.packing import choose_packing
 from alembert.report import RunReport, measure_pair_latency, write_model_card, write_report
 from alembert.runfolder import (
     DistillResult,
@@ -119,7 +120,11 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     for stage in config.stages:
         matches = resolve_matches(stage, teacher.config, student.config, has_mlm_labels=task is None)
         objectives[stage.name] = (matches, stage)
-        stage.train_config(config.train)  # validates the merged settings
+        train_cfg = stage.train_config(config.train)  # validates the merged settings
+        if train_cfg.pack_sequences == "always":  # a stage that cannot run packed fails now, not hours later
+            for side, model in (("teacher", teacher), ("student", student)):
+                blocker = packing_blocker(matches, stage.task_loss_weight, side)
+                choose_packing("always", "cpu", model, blocker, f"{side} of stage '{stage.name}'")
     output_dir.mkdir(parents=True, exist_ok=True)
     accelerator = make_accelerator(config.train, output_dir)
     log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))

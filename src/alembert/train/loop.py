@@ -24,6 +24,7 @@ from alembert.data.streaming import TextBlockStream, prepare_stream_loader, stre
 from alembert.errors import AlembertError
 from alembert.extract import forward_features
 from alembert.objective import DistillationObjective
+from alembert.packing import choose_packing
 from alembert.teacher_cache import TeacherCache
 from alembert.train.checkpoint import (
     TrainerState,
@@ -172,6 +173,14 @@ def run_stage(
     requested_student, requested_teacher = objective.requested("student"), objective.requested("teacher")
     if objective.task_loss_weight > 0:
         requested_student.add(("logits", None))
+    runs_teacher = teacher is not None and teacher_cache is None and objective.needs_teacher
+    pack_teacher = runs_teacher and choose_packing(
+        cfg.pack_sequences, accelerator.device.type, teacher, objective.packing_blocker("teacher"), "teacher"
+    )
+    pack_student = choose_packing(
+        cfg.pack_sequences, accelerator.device.type, student, objective.packing_blocker("student"), "student"
+    )
+    log.event("packing", stage=stage_name, teacher=pack_teacher, student=pack_student)
     epoch_steps = total_steps if stream is not None else math.ceil(len(loader) / cfg.gradient_accumulation_steps)
     eval_every = cfg.eval_every or epoch_steps
     save_every = cfg.save_every or eval_every
@@ -208,10 +217,10 @@ def run_stage(
         teacher_features = None
         if teacher_cache is not None and objective.needs_teacher:
             teacher_features = teacher_cache.features(batch)
-        elif teacher is not None and objective.needs_teacher:
+        elif runs_teacher:
             with torch.no_grad(), accelerator.autocast():
-                teacher_features = forward_features(teacher, batch, requested_teacher)
-        return forward_features(student, batch, requested_student), teacher_features
+                teacher_features = forward_features(teacher, batch, requested_teacher, pack=pack_teacher)
+        return forward_features(student, batch, requested_student, pack=pack_student), teacher_features
 
     lagged = LaggedLoss()
     step_lr: dict[int, float] = {}  # the learning rate each step used, until its values are reported
