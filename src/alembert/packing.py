@@ -2,7 +2,7 @@
 
 A padded batch of SST-2 sentences is mostly padding (in file order, a third of a batch of 32 is tokens), and an
 encoder's linear layers cost the same for a pad as for a word. Packing lays the sequences of a batch end to end
-in a few rows (first-fit decreasing, each row at most ``max(longest sequence, min_width)`` tokens), gives every
+in a few rows (first-fit decreasing, rows of at most ``max(longest sequence, 128)`` tokens), gives every
 token the position it has in its own sequence, and blocks attention between sequences with a 4D mask. The
 model's own ``forward`` runs unchanged; every per-token output (hidden states, captured Q/K/V) is scattered back
 to the ``(batch, seq, …)`` layout, with zeros at padded positions.
@@ -123,24 +123,11 @@ class PackingPlan:
         return padded.view(self.batch, self.seq, *values.shape[2:])
 
 
-def plan_packing(attention_mask: Tensor, min_width: int = 64) -> PackingPlan | None:
-    """Plan the packing of a right-padded batch; ``None`` when the batch is not right-padded (pads first).
-
-    Args:
-        attention_mask: ``(batch, seq)``, 1 for tokens, 0 for padding.
-        min_width: smallest row length; rows are ``max(longest sequence, min_width)`` long at most, so the
-            attention cost of a token stays bounded however large the batch.
-    """
-    mask = attention_mask.detach().to("cpu", torch.bool)
-    batch, seq = mask.shape
-    lengths = mask.sum(dim=1)
-    if not torch.equal(mask, torch.arange(seq)[None, :] < lengths[:, None]):
-        return None
-    sizes = lengths.tolist()
-    capacity = max(max(sizes, default=0), min_width)
+def _first_fit_decreasing(sizes: list[int], capacity: int) -> list[list[int]]:
+    """Sequence indices per row: each sequence, longest first, into the first row it fits in."""
     fills: list[int] = []
     members: list[list[int]] = []
-    for index in sorted(range(batch), key=lambda i: -sizes[i]):  # first-fit decreasing
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
         for row, fill in enumerate(fills):
             if fill + sizes[index] <= capacity:
                 fills[row] += sizes[index]
@@ -149,7 +136,46 @@ def plan_packing(attention_mask: Tensor, min_width: int = 64) -> PackingPlan | N
         else:
             fills.append(sizes[index])
             members.append([index])
-    rows, width = len(fills), max(fills, default=1) or 1
+    return members
+
+
+def plan_packing(attention_mask: Tensor, max_width: int = 128, min_saving: float = 0.2) -> PackingPlan | None:
+    """Plan the packing of a right-padded batch; ``None`` when it is not worth it or not possible.
+
+    Rows are filled first-fit decreasing; of the row capacities that aim at 1, 2, 3, … rows, the one giving the
+    fewest ``rows · width`` positions is kept.
+
+    Args:
+        attention_mask: ``(batch, seq)``, 1 for tokens, 0 for padding.
+        max_width: longest row, unless one sequence is longer: it bounds the attention cost of a token (the
+            width), which grows with the row while the linear layers' does not.
+        min_saving: the least share of the ``batch · seq`` positions that packing must remove. A batch with
+            little padding (length-grouped batches) runs faster padded: packing costs a few index copies and
+            a 4D mask, measured at 5-15% of a step on this project's CPU.
+
+    Returns:
+        The plan, or ``None`` when the batch is not right-padded (pads first) or packing saves too little.
+    """
+    mask = attention_mask.detach().to("cpu", torch.bool)
+    batch, seq = mask.shape
+    lengths = mask.sum(dim=1)
+    if batch == 0 or not torch.equal(mask, torch.arange(seq)[None, :] < lengths[:, None]):
+        return None
+    sizes = lengths.tolist()
+    longest, total = max(sizes), sum(sizes)
+    if total == 0:
+        return None
+    members, rows, width = [], 0, 0
+    for target_rows in range(max(1, -(-total // max(max_width, longest))), batch + 1):
+        capacity = max(longest, -(-total // target_rows))
+        candidate = _first_fit_decreasing(sizes, capacity)
+        candidate_width = max(sum(sizes[i] for i in row) for row in candidate)
+        if not members or len(candidate) * candidate_width < rows * width:
+            members, rows, width = candidate, len(candidate), candidate_width
+        if capacity == longest:
+            break
+    if rows * width > (1.0 - min_saving) * batch * seq:
+        return None
     positions = torch.zeros(rows, width, dtype=torch.long)
     segments = torch.full((rows, width), -1, dtype=torch.long)
     padded_index, packed_index = [], []

@@ -26,7 +26,7 @@ def run_tinybert(tmp_path: Path, name: str, *overrides: str):
     teacher = teacher_without_dropout(tmp_path / "teacher")
     sst2 = write_sst2(tmp_path / "SST-2", train=48, dev=8)
     settings = [f"teacher.path={teacher}", f"data.train={sst2}", f"output_dir={tmp_path / name}", *SHRINK]
-    settings += ["data.augment=null", "train.max_steps=4", *overrides]
+    settings += ["data.augment=null", "train.max_steps=4", "data.length_grouped=false", *overrides]
     return distill(load_recipe("tinybert-task", settings)).output_dir
 
 
@@ -36,11 +36,12 @@ def test_packed_steps_give_the_padded_losses(tmp_path):
     packed = run_tinybert(tmp_path, "packed", only_intermediate, "train.pack_sequences=always")
     assert [(e["teacher"], e["student"]) for e in events(padded, "packing")] == [(False, False)]
     assert [(e["teacher"], e["student"]) for e in events(packed, "packing")] == [(True, True)]
+    (counts,) = [(e["teacher"], e["student"]) for e in events(packed, "packed_batches")]
+    assert counts[0] == counts[1] >= 2  # most batches ran packed (one with little padding may run padded)
     padded_losses = [e["loss"] for e in events(padded, "train")]
     packed_losses = [e["loss"] for e in events(packed, "train")]
     assert len(padded_losses) == 4
     assert packed_losses == pytest.approx(padded_losses, rel=1e-4)  # the weights moved the same way every step
-    assert packed_losses[-1] < packed_losses[0]
 
 
 def test_auto_packs_where_exact_and_always_refuses_logits_before_training(tmp_path):

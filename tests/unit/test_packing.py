@@ -41,7 +41,7 @@ def build(family: str, attn: str = "default"):
 
 def test_plan_puts_every_token_once_within_the_row_capacity():
     mask = ragged_batch([9, 3, 7, 1, 5, 9, 2], seq=9)["attention_mask"]
-    plan = plan_packing(mask, min_width=12)
+    plan = plan_packing(mask, max_width=12)
     assert plan is not None
     assert plan.padded_index.numel() == plan.packed_index.numel() == int(mask.sum())
     assert len(set(plan.packed_index.tolist())) == plan.packed_index.numel()
@@ -56,9 +56,12 @@ def test_plan_puts_every_token_once_within_the_row_capacity():
                 assert plan.positions[row][where].tolist() == list(range(int(mask[segment].sum())))
 
 
-def test_left_padded_batches_are_not_packed():
+def test_left_padded_batches_and_batches_with_little_padding_are_not_packed():
     mask = torch.tensor([[1, 1, 1], [0, 1, 1]])
-    assert plan_packing(mask) is None
+    assert plan_packing(mask, min_saving=0.0) is None
+    mask = ragged_batch([10, 10, 9, 8], seq=10)["attention_mask"]  # packing would save 7.5% of the positions
+    assert plan_packing(mask, min_saving=0.2) is None
+    assert plan_packing(mask, min_saving=0.05) is not None
 
 
 @pytest.mark.parametrize("attn", ["default", "eager"])
@@ -135,7 +138,7 @@ def test_unpackable_models_say_why():
 
 def test_position_ids_follow_the_family_rule():
     batch = ragged_batch([3, 2], seq=3)
-    plan = plan_packing(batch["attention_mask"])
+    plan = plan_packing(batch["attention_mask"], min_saving=0.0)
     bert, roberta = build("bert"), build("roberta")
     bert_positions = pack_inputs(batch, plan, bert)["position_ids"]
     roberta_positions = pack_inputs({k: batch[k] for k in ("input_ids", "attention_mask")}, plan, roberta)

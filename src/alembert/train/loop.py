@@ -181,6 +181,7 @@ def run_stage(
         cfg.pack_sequences, accelerator.device.type, student, objective.packing_blocker("student"), "student"
     )
     log.event("packing", stage=stage_name, teacher=pack_teacher, student=pack_student)
+    packed = {"teacher": 0, "student": 0}  # batches that ran packed (a batch with little padding runs padded)
     epoch_steps = total_steps if stream is not None else math.ceil(len(loader) / cfg.gradient_accumulation_steps)
     eval_every = cfg.eval_every or epoch_steps
     save_every = cfg.save_every or eval_every
@@ -220,7 +221,10 @@ def run_stage(
         elif runs_teacher:
             with torch.no_grad(), accelerator.autocast():
                 teacher_features = forward_features(teacher, batch, requested_teacher, pack=pack_teacher)
-        return forward_features(student, batch, requested_student, pack=pack_student), teacher_features
+            packed["teacher"] += teacher_features.packing is not None
+        student_features = forward_features(student, batch, requested_student, pack=pack_student)
+        packed["student"] += student_features.packing is not None
+        return student_features, teacher_features
 
     lagged = LaggedLoss()
     step_lr: dict[int, float] = {}  # the learning rate each step used, until its values are reported
@@ -291,6 +295,8 @@ def run_stage(
         stop.uninstall()
     progress.stop()
     seconds = timer.elapsed()
+    if pack_teacher or pack_student:
+        log.event("packed_batches", stage=stage_name, **packed)
     accelerator.wait_for_everyone()
     best = stage_dir / "best"
     if cfg.select == "best" and eval_fn is not None and best.is_dir():
