@@ -17,7 +17,32 @@ from transformers import AutoModelForSequenceClassification
 from tests.conftest import make_tokenizer, tiny_config, tiny_distill_config
 
 
-def _config(teacher: Path, data: Path, output: Path, accumulation: int) -> dict:
+PACKED_STAGE = {  # TinyBERT-style intermediate matches: token losses without padding, run packed in each process
+    "name": "intermediate",
+    "task_loss_weight": 0.0,
+    "matches": [
+        {"name": "hidn", "representation": "hidden", "layers": "uniform", "loss": "mse", "mask": "attention_mask"},
+        {
+            "name": "attn",
+            "representation": "attention_scores",
+            "layers": "uniform",
+            "loss": "attention_mse",
+            "mask": "attention_mask",
+        },
+    ],
+}
+
+
+def _config(teacher: Path, data: Path, output: Path, accumulation: int, packed: bool) -> dict:
+    config = _distill_config(teacher, data, output, accumulation)
+    if packed:
+        config["stages"] = [PACKED_STAGE]
+        config["train"]["pack_sequences"] = "always"
+        config["data"]["length_grouped"] = False  # random batches: padding to remove
+    return config
+
+
+def _distill_config(teacher: Path, data: Path, output: Path, accumulation: int) -> dict:
     return tiny_distill_config(
         teacher,
         data,
@@ -33,7 +58,8 @@ def _config(teacher: Path, data: Path, output: Path, accumulation: int) -> dict:
     )
 
 
-def test_two_processes_match_one_process_with_accumulation(tmp_path, sst2_dir):
+@pytest.mark.parametrize("packed", [False, True], ids=["distilbert-stage", "packed-intermediate-stage"])
+def test_two_processes_match_one_process_with_accumulation(tmp_path, sst2_dir, packed):
     torch.manual_seed(0)
     config = tiny_config("bert")
     config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
@@ -45,7 +71,7 @@ def test_two_processes_match_one_process_with_accumulation(tmp_path, sst2_dir):
     for processes, accumulation in ((2, 1), (1, 2)):
         path = tmp_path / f"c{processes}.yaml"
         output = tmp_path / f"run{processes}"
-        path.write_text(yaml.safe_dump(_config(tmp_path / "teacher", sst2_dir, output, accumulation)))
+        path.write_text(yaml.safe_dump(_config(tmp_path / "teacher", sst2_dir, output, accumulation, packed)))
         command = [sys.executable, "-m", "alembert.cli", "distill", str(path)]
         if processes > 1:
             command = [
@@ -67,7 +93,10 @@ def test_two_processes_match_one_process_with_accumulation(tmp_path, sst2_dir):
     logs = {p: [json.loads(x) for x in (o / "log.jsonl").read_text().splitlines()] for p, o in runs.items()}
     steps = {p: [e["step"] for e in log if e["event"] == "train"] for p, log in logs.items()}
     assert steps[1] == steps[2] == list(range(1, 7))  # 96 examples / (8 x 2) per step, logged once
-    assert len([e for e in logs[2] if e["event"] == "eval"]) == 1  # evaluated once, not once per process
+    if packed:  # every process packed its share of each batch
+        assert [e["student"] > 0 for e in logs[2] if e["event"] == "packed_batches"] == [True]
+    else:
+        assert len([e for e in logs[2] if e["event"] == "eval"]) == 1  # evaluated once, not once per process
     single, double = (load_file(runs[p] / "student" / "model.safetensors") for p in (1, 2))
     assert single.keys() == double.keys()
     for key in single:
