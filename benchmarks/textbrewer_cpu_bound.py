@@ -3,10 +3,10 @@
 Comparison (b) of ``textbrewer_throughput.py`` asks alembert for 12× TextBrewer's examples/s. Whatever the
 implementation, every real token must go through the BERT-base teacher's forward pass and the 4×312 student's
 forward and backward passes, and those are matrix products. This script counts those FLOPs per example on the
-same 960 SST-2 sentences (real tokens only: no padding at all, better than any batching), measures the core's fp32
-matrix-product rate on the teacher's own shapes (the best of several runs), and divides: the time per example
-if every FLOP ran at that rate and nothing else cost anything. TextBrewer's measured time per example over that
-bound is the largest ratio fp32 can give on this machine.
+same 960 SST-2 sentences (real tokens only: no padding at all, better than any batching), measures the core's
+fp32 (and bf16) matrix-product rate on the teacher's own shapes (the best of several runs), and divides: the time
+per example if every FLOP ran at that rate and nothing else cost anything. TextBrewer's measured time per example
+over that bound is the largest ratio fp32 can give on this machine.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/textbrewer_cpu_bound.py --threads 1
 
@@ -41,12 +41,13 @@ def encoder_matmul_weights(hidden: int, layers: int, ffn: int) -> int:
     return layers * (4 * hidden * hidden + 2 * hidden * ffn)
 
 
-def best_gemm_rate(rows: int, shapes: list[tuple[int, int]], repeats: int) -> float:
-    """Best fp32 FLOP/s of ``linear`` over the given ``(in, out)`` shapes at ``rows`` tokens."""
+def best_gemm_rate(rows: int, shapes: list[tuple[int, int]], repeats: int, dtype: torch.dtype) -> float:
+    """Best FLOP/s of ``linear`` in ``dtype`` over the given ``(in, out)`` shapes at ``rows`` tokens."""
     best = 0.0
     for in_features, out_features in shapes:
-        x, weight = torch.randn(rows, in_features), torch.randn(out_features, in_features)
-        bias = torch.randn(out_features)
+        x = torch.randn(rows, in_features, dtype=dtype)
+        weight = torch.randn(out_features, in_features, dtype=dtype)
+        bias = torch.randn(out_features, dtype=dtype)
         for _ in range(3):
             torch.nn.functional.linear(x, weight, bias)
         for _ in range(repeats):
@@ -79,7 +80,8 @@ def main() -> None:
     flops_per_token = 2 * teacher_weights + 6 * (student_weights + projections)
     rows = round(per_example_tokens * 32)  # one batch of 32 real-token sequences, packed
     shapes = [(768, 768), (768, 3072), (3072, 768)]
-    rate = best_gemm_rate(rows, shapes, args.repeats)
+    rate = best_gemm_rate(rows, shapes, args.repeats, torch.float32)
+    bf16_rate = best_gemm_rate(rows, shapes, max(1, args.repeats // 2), torch.bfloat16)  # the issue's route
     bound_seconds = per_example_tokens * flops_per_token / rate
     measured = json.loads(args.measured.read_text(encoding="utf-8"))["end_to_end"]
     textbrewer_seconds = 1 / measured["textbrewer_examples_per_second"]
@@ -93,6 +95,7 @@ def main() -> None:
         "student_and_projection_matmul_weights": student_weights + projections,
         "flops_per_token": flops_per_token,
         "best_fp32_gemm_flops_per_second": rate,
+        "best_bf16_gemm_flops_per_second": bf16_rate,
         "gemm_rows": rows,
         "bound_seconds_per_example": bound_seconds,
         "textbrewer_seconds_per_example": textbrewer_seconds,
