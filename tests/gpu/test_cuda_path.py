@@ -1,7 +1,7 @@
 """The CUDA path (deselected by default; run on a GPU machine with ``pytest -m gpu tests/gpu``).
 
 Distillation in bf16 on the GPU through Accelerate, the lagged loss read-back, and hooked attention capture on
-CUDA tensors against the eager model's own attention probabilities.
+CUDA tensors against the eager model's own attention probabilities, packed against padded features on CUDA.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from transformers import AutoModelForSequenceClassification
 
 from alembert import DistillConfig, distill, parse_config
 from alembert.capture import AttentionCapture
+from alembert.extract import forward_features
 from alembert.train.control import LaggedLoss
 from tests.conftest import save_tiny_model, tiny_config, tiny_distill_config
 
@@ -60,3 +61,23 @@ def test_hooked_attention_probs_match_eager_on_cuda():
         outputs = model(input_ids=input_ids, attention_mask=mask, output_attentions=True)
     captured = capture.features()[("attention_probs", 2)]
     torch.testing.assert_close(captured, outputs.attentions[1].float(), atol=1e-5, rtol=1e-4)
+
+
+def test_packed_features_match_padded_features_on_cuda():
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(tiny_config("bert")).eval().to("cuda")
+    lengths = torch.tensor([9, 3, 7, 1, 5])
+    mask = (torch.arange(9)[None, :] < lengths[:, None]).long()
+    batch = {"input_ids": torch.randint(5, 90, (5, 9)) * mask, "attention_mask": mask}
+    batch = {key: value.to("cuda") for key, value in batch.items()}
+    requested = [("hidden", 4), ("attention_scores", 4)]
+    with torch.no_grad():
+        padded = forward_features(model, batch, requested)
+        packed = forward_features(model, batch, requested, pack=True)
+    assert packed.packing is not None and packed.packing.padded_index.device.type == "cuda"
+    tokens = batch["attention_mask"].bool()
+    torch.testing.assert_close(packed.get("hidden", 4)[tokens], padded.get("hidden", 4)[tokens], atol=1e-4, rtol=1e-4)
+    pairs = (tokens[:, None, :, None] & tokens[:, None, None, :]).expand(padded.get("attention_scores", 4).shape)
+    torch.testing.assert_close(
+        packed.get("attention_scores", 4)[pairs], padded.get("attention_scores", 4)[pairs], atol=1e-4, rtol=1e-4
+    )
