@@ -268,8 +268,8 @@ def run_stage(
                 report(lagged.swap(state.global_step, loss, terms))
                 evaluate_now = state.global_step % eval_every == 0 or state.global_step == total_steps
                 save_now = state.global_step % save_every == 0 or state.global_step == total_steps
-                if stop.requested:
-                    accelerator.set_trigger()
+                if stop.requested and accelerator.num_processes > 1:
+                    accelerator.set_trigger()  # the other processes learn of the signal at this step's check
                 stopping = stop.requested if accelerator.num_processes == 1 else accelerator.check_trigger()
                 if evaluate_now or save_now or stopping:  # nothing is evaluated or saved before its loss is checked
                     report(lagged.pop())
