@@ -185,6 +185,31 @@ def _cmd_glue(args: argparse.Namespace) -> None:
     Console().print(f"table: [bold]{result.files['markdown']}[/bold]; report: {result.files['html']}")
 
 
+def _cmd_corpus(args: argparse.Namespace) -> None:
+    from alembert.data.corpus import build_corpus
+
+    console = Console()
+    stats = build_corpus(
+        args.inputs,
+        args.output,
+        tokenizer=args.tokenizer,
+        max_length=args.max_length,
+        seed=args.seed,
+        exclude=args.exclude or (),
+        documents=args.documents,
+        text_field=args.text_field,
+        tsv_columns=args.tsv_column,
+        min_words=args.min_words,
+        say=lambda msg: console.log(msg),
+    )
+    console.print(
+        f"{stats.documents:,} documents -> {stats.segments:,} segments, {stats.tokens:,} tokens in "
+        f"[bold]{args.output}[/bold] (dropped {stats.dropped_empty:,} near-empty and {stats.dropped_duplicates:,} "
+        f"duplicate documents; excluded {stats.excluded_sentences:,} evaluation sentences); distil on it with "
+        f"--set data.train={args.output} --set data.streaming=true"
+    )
+
+
 def _cmd_recipes(args: argparse.Namespace) -> None:
     from alembert.recipes import copy_recipe, list_recipes, recipe_path, recipe_summary
 
@@ -309,6 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a suite key (e.g. teachers.sst2=…)")
     p.add_argument("--output", help="suite folder (default runs/glue); rerun to continue an interrupted suite")
     p.set_defaults(func=_cmd_glue)
+
+    p = sub.add_parser("corpus", help="build a general-distillation corpus (segments, deduplicated, shuffled)")
+    p.add_argument("inputs", nargs="+", help=".txt, .jsonl, .parquet or .tsv files, in any mix")
+    p.add_argument("--output", required=True, help="new folder for corpus.jsonl and corpus.json")
+    p.add_argument("--tokenizer", required=True, help="the teacher (or its tokenizer): segment lengths are its tokens")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per segment, special tokens included")
+    p.add_argument("--exclude", nargs="+", metavar="FILE", help="evaluation files whose sentences are removed")
+    p.add_argument("--seed", type=int, default=42, help="shuffles the segments")
+    p.add_argument("--documents", choices=["auto", "line", "block"], default="auto", help=".txt: a document per "
+                   "line or per blank-line block (auto: blocks when some block has several lines)")  # fmt: skip
+    p.add_argument("--text-field", default="text", help="text field of .jsonl and .parquet rows")
+    p.add_argument("--tsv-column", action="append", help="text column of .tsv inputs (default: GLUE's names)")
+    p.add_argument("--min-words", type=int, default=3, help="shorter documents are dropped as near-empty")
+    p.set_defaults(func=_cmd_corpus)
 
     p = sub.add_parser("recipes", help="list, show or copy the shipped recipes")
     p.add_argument("action", choices=["list", "show", "copy"])

@@ -179,6 +179,11 @@ class TrainConfig(_Frozen):
     eval_every: int | None = Field(default=None, gt=0, description="Optimizer steps; None: every epoch.")
     save_every: int | None = Field(default=None, gt=0, description="Optimizer steps; None: at each evaluation.")
     keep_checkpoints: int = Field(default=2, gt=0)
+    snapshot_steps: list[int] = Field(
+        default_factory=list,
+        description="Optimizer steps after which the student (with the tokenizer, no projections) is also kept in "
+        "checkpoints/<stage>/snapshots/step-N, e.g. to compare general students at several corpus sizes.",
+    )
     log_every: int = Field(default=20, gt=0)
     seed: int = 42
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"

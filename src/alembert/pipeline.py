@@ -272,6 +272,8 @@ def _run_or_skip_stage(
         stage_name=stage.name,
         resume=resume,
         teacher_cache=teacher_cache,
+        snapshot_steps=tuple(train_cfg.snapshot_steps),
+        save_snapshot=lambda model, folder: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)),
     )
     freeze_except(student, None)
     if accelerator.is_main_process:

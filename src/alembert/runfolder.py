@@ -196,4 +196,6 @@ def stage_summary(result: StageResult) -> dict[str, Any]:
         "best_step": result.best_step,
         "history": result.history,
         "examples_per_second": result.examples_per_second,
+        "tokens": result.tokens,
+        "tokens_per_second": result.tokens_per_second,
     }

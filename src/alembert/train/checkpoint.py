@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from alembert.errors import AlembertError
+from alembert.files import atomic_folder, write_json_atomic
 
 
 __all__ = [
@@ -42,6 +42,8 @@ class TrainerState:
         best_step: step of ``best_metric``.
         history: evaluation records ``{"step", "metrics"}``.
         stream_positions: for a streamed training set, where each process's reader continues (by process).
+        tokens: real (non-padding) input tokens trained on so far, all processes together.
+        train_seconds: training wall-clock so far (evaluation excluded), over every resumed leg.
     """
 
     global_step: int = 0
@@ -51,40 +53,13 @@ class TrainerState:
     best_step: int | None = None
     history: list[dict] = field(default_factory=list)
     stream_positions: list[list[int]] | None = None
+    tokens: int = 0
+    train_seconds: float = 0.0
 
     @classmethod
     def load(cls, folder: Path) -> TrainerState:
         """Read the state saved in a checkpoint folder."""
         return cls(**json.loads((folder / STATE_FILE).read_text()))
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
-
-
-def atomic_folder(target: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a fresh temporary folder, then move it to ``target`` (replacing any old one).
-
-    A crash during ``write`` leaves ``target`` as it was; a full disk raises :class:`AlembertError` and
-    leaves the last good folder intact.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        write(tmp)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise AlembertError(f"could not write {target} ({err.strerror or err}); the previous copy is intact") from err
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _step_of(folder: Path) -> int:

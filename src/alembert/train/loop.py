@@ -28,6 +28,7 @@ from alembert.packing import choose_packing
 from alembert.teacher_cache import TeacherCache
 from alembert.train.checkpoint import (
     TrainerState,
+    atomic_folder,
     latest_checkpoint,
     load_weights,
     save_best_weights,
@@ -60,6 +61,8 @@ class StageResult:
         best_step: step of the best score.
         history: evaluation records.
         examples_per_second: training throughput of this run (excludes evaluation).
+        tokens: real (non-padding) input tokens trained on, over every resumed leg of the stage.
+        tokens_per_second: ``tokens`` over the training wall-clock of every leg (evaluation excluded).
     """
 
     global_step: int
@@ -67,6 +70,8 @@ class StageResult:
     best_step: int | None
     history: list[dict]
     examples_per_second: float
+    tokens: int = 0
+    tokens_per_second: float = 0.0
 
 
 def freeze_except(model: nn.Module, patterns: list[str] | None) -> int:
@@ -115,6 +120,8 @@ def run_stage(
     stage_name: str,
     resume: bool = False,
     teacher_cache: TeacherCache | None = None,
+    snapshot_steps: tuple[int, ...] = (),
+    save_snapshot: Callable[[nn.Module, Path], None] | None = None,
 ) -> StageResult:
     """Train ``student`` (and the objective's projections) for one stage; write checkpoints and the best model.
 
@@ -132,6 +139,8 @@ def run_stage(
         stage_name: prefix of logged keys.
         resume: continue from the newest complete checkpoint in ``stage_dir``.
         teacher_cache: precomputed teacher outputs of the training set, read instead of running the teacher.
+        snapshot_steps: optimizer steps after which the student is also kept in ``stage_dir/snapshots/step-N``.
+        save_snapshot: writes the (unwrapped) student into a folder (default ``save_pretrained``).
 
     Returns:
         Step counts, the best score and the evaluation history.
@@ -189,12 +198,26 @@ def run_stage(
     progress.start(state.global_step)
     student.train()
     examples = 0
+    tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # summed on the device: no sync a step
     timer = TrainingTimer()
+
+    def tokens_so_far(counted: torch.Tensor | None = None) -> int:
+        return state.tokens + int(tokens if counted is None else counted) * accelerator.num_processes
+
+    def save_student_snapshot() -> None:
+        if accelerator.is_main_process:
+            model = accelerator.unwrap_model(student)
+            write = save_snapshot or (lambda m, folder: m.save_pretrained(folder))
+            atomic_folder(stage_dir / "snapshots" / f"step-{state.global_step}", lambda tmp: write(model, tmp))
+        log.event("snapshot", stage=stage_name, step=state.global_step, tokens=tokens_so_far())
 
     def save_checkpoint() -> None:
         if stream is not None:
             state.stream_positions = gather_object([position])
+        saved_tokens, saved_seconds = state.tokens, state.train_seconds
+        state.tokens, state.train_seconds = tokens_so_far(), saved_seconds + timer.elapsed()
         save_training_state(accelerator, checkpoints, state, cfg.keep_checkpoints)
+        state.tokens, state.train_seconds = saved_tokens, saved_seconds
 
     def evaluate_and_select() -> None:
         if eval_fn is None:
@@ -228,17 +251,29 @@ def run_stage(
 
     lagged = LaggedLoss()
     step_lr: dict[int, float] = {}  # the learning rate each step used, until its values are reported
+    step_tokens: dict[int, torch.Tensor] = {}  # tokens trained on up to each step, until it is reported
 
     def report(values: tuple | None) -> None:
         """Divergence check, progress bar and log for one finished step (read one step late, see LaggedLoss)."""
         if values is None:
             return
         step, loss_value, term_values = values
-        lr = step_lr.pop(step)
+        lr, counted = step_lr.pop(step), step_tokens.pop(step)
         check_finite(step, loss_value, term_values, checkpoints, stage_name)
         progress.update(step, loss_value, term_values)
         if step % cfg.log_every == 0 or step == total_steps:
-            log.event("train", stage=stage_name, step=step, loss=loss_value, lr=lr, **term_values)
+            seen, seconds = tokens_so_far(counted), state.train_seconds + timer.elapsed()
+            rate = seen / seconds if seconds else 0.0
+            log.event(
+                "train",
+                stage=stage_name,
+                step=step,
+                loss=loss_value,
+                lr=lr,
+                tokens=seen,
+                tokens_per_s=rate,
+                **term_values,
+            )
 
     stop = StopRequest()
     stop.install()
@@ -261,10 +296,13 @@ def run_stage(
                 if stream is not None:
                     position = stream_positions(batch)
                 examples += batch["input_ids"].shape[0] * accelerator.num_processes
+                mask = batch.get("attention_mask")
+                tokens += mask.sum() if mask is not None else batch["input_ids"].numel()
                 if not accelerator.sync_gradients:
                     continue
                 state.global_step += 1
                 step_lr[state.global_step] = scheduler.get_last_lr()[0]
+                step_tokens[state.global_step] = tokens.clone()
                 report(lagged.swap(state.global_step, loss, terms))
                 evaluate_now = state.global_step % eval_every == 0 or state.global_step == total_steps
                 save_now = state.global_step % save_every == 0 or state.global_step == total_steps
@@ -277,6 +315,8 @@ def run_stage(
                     evaluate_and_select()
                 if save_now:
                     save_checkpoint()
+                if state.global_step in snapshot_steps:
+                    save_student_snapshot()
                 if stopping:  # every process stops at the same step
                     if not save_now:
                         save_checkpoint()
@@ -302,6 +342,13 @@ def run_stage(
     if cfg.select == "best" and eval_fn is not None and best.is_dir():
         load_weights(accelerator.unwrap_model(student), best)
     accelerator.free_memory()
+    all_tokens, all_seconds = tokens_so_far(), state.train_seconds + seconds
     return StageResult(
-        state.global_step, state.best_metric, state.best_step, state.history, examples / seconds if seconds else 0.0
+        state.global_step,
+        state.best_metric,
+        state.best_step,
+        state.history,
+        examples / seconds if seconds else 0.0,
+        all_tokens,
+        all_tokens / all_seconds if all_seconds else 0.0,
     )
