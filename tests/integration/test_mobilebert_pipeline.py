@@ -43,7 +43,7 @@ def trained_terms(run: Path) -> dict[str, set[str]]:
     terms: dict[str, set[str]] = {}
     for event in events(run, "train"):
         assert math.isfinite(event["loss"])
-        names = set(event) - {"event", "stage", "step", "loss", "lr", "time"}
+        names = set(event) - {"event", "stage", "step", "loss", "lr", "time", "tokens", "tokens_per_s"}
         terms.setdefault(event["stage"], set()).update(names)
     return terms
 

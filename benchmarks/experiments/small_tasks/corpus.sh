@@ -20,7 +20,7 @@ for task in CoLA SST-2 MRPC STS-B RTE WNLI QNLI; do
   for split in dev test; do EXCLUDE+=("$DATA/glue/$task/$split.tsv"); done
 done
 EXCLUDE+=("$DATA/glue/MRPC/msr_paraphrase_test.txt" "$DATA/glue/MNLI/dev_matched.jsonl" "$DATA/glue/MNLI/dev_mismatched.jsonl")
-"$ALEMBERT" corpus \
+$ALEMBERT corpus \
   "$DATA/text/imdb/train.jsonl" "$DATA/text/imdb/test.jsonl" \
   "$DATA/text/wikitext-2/valid.txt" "$DATA/text/wikitext-2/test.txt" \
   "$WORK/sst_train_sentences.txt" "$DATA/glue/SST-2/train.tsv" \
