@@ -32,7 +32,7 @@ import torch
 from alembert.augment import augment_dataset
 from alembert.bench.latency import environment
 from alembert.config import AugmentConfig, DataConfig
-from alembert.data.glue import get_task
+from alembert.tasks.glue import get_task
 
 
 HERE = Path(__file__).resolve().parent

@@ -31,10 +31,10 @@ from pathlib import Path
 from readme_section import update_readme_section
 from transformers import AutoModelForSequenceClassification, BertConfig
 
-from alembert.bench import BenchConfig, bench_models
+from alembert.bench.compare import BenchConfig, bench_models
 from alembert.bench.results import BenchResult
-from alembert.data.glue import get_task
-from alembert.export import export_model
+from alembert.export.folder import export_model
+from alembert.tasks.glue import get_task
 from alembert.train.checkpoint import write_json_atomic
 
 

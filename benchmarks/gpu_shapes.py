@@ -30,8 +30,8 @@ from accelerate import PartialState
 from readme_section import update_readme_section, write_result_json
 from student_shapes import BASELINE, SHAPES, build_models
 
-from alembert.bench import count_flops, count_parameters, measure_latency
-from alembert.bench.latency import environment
+from alembert.bench.flops import count_flops
+from alembert.bench.latency import count_parameters, environment, measure_latency
 
 
 HERE = Path(__file__).resolve().parent

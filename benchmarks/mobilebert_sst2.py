@@ -39,7 +39,7 @@ from run_chain import finished, package_folder
 from alembert import distill, finetune, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import FinetuneConfig
-from alembert.config_io import parse_config
+from alembert.config.io import parse_config
 
 
 HERE = Path(__file__).resolve().parent

@@ -25,7 +25,8 @@ import torch
 from readme_section import stamp_run, update_readme_section
 from transformers import AutoModelForSequenceClassification, BertConfig, MobileBertConfig
 
-from alembert.bench import BenchConfig, bench_models, print_bench
+from alembert.bench.compare import BenchConfig, bench_models
+from alembert.bench.table import print_bench
 
 
 HERE = Path(__file__).resolve().parent

@@ -103,11 +103,11 @@ def _per_batch(teacher_path: str, args: argparse.Namespace, cache_dir: Path) -> 
 
     from alembert.config import DataConfig
     from alembert.data.batches import build_train_loader
-    from alembert.data.glue import get_task
     from alembert.data.sources import load_task_data
-    from alembert.extract import forward_features
+    from alembert.features.extract import forward_features
+    from alembert.features.teacher_cache import build_teacher_cache
     from alembert.models.load import load_model, load_tokenizer
-    from alembert.teacher_cache import build_teacher_cache
+    from alembert.tasks.glue import get_task
 
     task, tokenizer = get_task("sst2"), load_tokenizer(teacher_path)
     data = DataConfig(train=str(args.data), max_length=64, max_train_samples=args.examples)

@@ -28,8 +28,8 @@ from textbrewer_throughput import SST2, bert_vocabulary
 from transformers import AutoTokenizer, BertConfig
 
 from alembert.bench.latency import environment
-from alembert.data.glue import get_task
 from alembert.data.readers import read_examples
+from alembert.tasks.glue import get_task
 
 
 HERE = Path(__file__).resolve().parent

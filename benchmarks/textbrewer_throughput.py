@@ -59,10 +59,10 @@ from alembert import distill, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import TrainConfig
 from alembert.data.batches import tokenize_examples
-from alembert.data.glue import get_task
 from alembert.data.readers import read_examples
-from alembert.objective import DistillationObjective, resolve_matches
-from alembert.runfolder import make_accelerator
+from alembert.objective.terms import DistillationObjective, resolve_matches
+from alembert.run.context import make_accelerator
+from alembert.tasks.glue import get_task
 from alembert.train.loop import run_stage
 from alembert.train.runlog import RunLog
 

@@ -28,9 +28,9 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from alembert.config import TrainConfig  # noqa: E402
 from alembert.data.batches import tokenize_examples  # noqa: E402
-from alembert.data.glue import get_task  # noqa: E402
 from alembert.data.readers import read_examples  # noqa: E402
-from alembert.runfolder import make_accelerator  # noqa: E402
+from alembert.run.context import make_accelerator  # noqa: E402
+from alembert.tasks.glue import get_task  # noqa: E402
 
 
 def alembert_run(models, dataset, tokenizer, steps: int, tmp: Path, accelerator, mixed_precision: str) -> None:

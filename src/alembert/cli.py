@@ -17,9 +17,9 @@ __all__ = ["main"]
 
 
 def _cmd_distill(args: argparse.Namespace) -> None:
-    from alembert.pipeline import distill
-    from alembert.recipes import load_recipe
-    from alembert.report import RunReport, print_report
+    from alembert.config.recipes import load_recipe
+    from alembert.report.summary import RunReport, print_report
+    from alembert.run.distill import distill
 
     overrides = list(args.set or [])
     if args.output:
@@ -36,8 +36,8 @@ def _cmd_distill(args: argparse.Namespace) -> None:
 
 def _cmd_finetune(args: argparse.Namespace) -> None:
     from alembert.config import FinetuneConfig
-    from alembert.config_io import apply_overrides, load_config, parse_config
-    from alembert.pipeline import finetune
+    from alembert.config.io import apply_overrides, load_config, parse_config
+    from alembert.run.finetune import finetune
 
     if args.config:
         config = load_config(FinetuneConfig, args.config, args.set or [])
@@ -54,14 +54,16 @@ def _cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from alembert.evaluate import evaluate
+    from alembert.run.evaluate import evaluate
 
     results = evaluate(args.model, args.task, args.data, args.output, batch_size=args.batch_size)
     Console().print_json(json.dumps(results))
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
-    from alembert.bench import BenchConfig, bench_models, print_bench, time_dev_pass
+    from alembert.bench.compare import BenchConfig, bench_models
+    from alembert.bench.devpass import time_dev_pass
+    from alembert.bench.table import print_bench
 
     console = Console()
     models = list(args.models)
@@ -107,7 +109,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from alembert.export import export_model
+    from alembert.export.folder import export_model
 
     if not args.onnx:
         raise AlembertError("export: choose a format (only --onnx is available)")
@@ -138,7 +140,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from alembert.runs_report import write_comparison
+    from alembert.report.compare import write_comparison
 
     written = write_comparison(args.runs, args.output, title=args.title)
     Console().print(f"report: [bold]{written['html']}[/bold] and {written['markdown']}")
@@ -147,8 +149,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_augment(args: argparse.Namespace) -> None:
     from alembert.augment import augment_dataset
     from alembert.config import DataConfig
-    from alembert.config_io import parse_config
-    from alembert.data.glue import get_task
+    from alembert.config.io import parse_config
+    from alembert.tasks.glue import get_task
 
     settings = {"model": args.model, "word_vectors": args.word_vectors, "num_augmented": args.num_augmented}
     settings.update(replace_prob=args.replace_prob, top_k=args.top_k, seed=args.seed, batch_size=args.batch_size)
@@ -164,8 +166,8 @@ def _cmd_augment(args: argparse.Namespace) -> None:
 
 
 def _cmd_glue(args: argparse.Namespace) -> None:
-    from alembert.config_io import apply_overrides, load_config, parse_config
-    from alembert.suite import GlueSuiteConfig, run_glue_suite
+    from alembert.config.io import apply_overrides, load_config, parse_config
+    from alembert.run.suite import GlueSuiteConfig, run_glue_suite
 
     if args.config:
         config = load_config(GlueSuiteConfig, args.config, args.set or [])
@@ -211,7 +213,7 @@ def _cmd_corpus(args: argparse.Namespace) -> None:
 
 
 def _cmd_recipes(args: argparse.Namespace) -> None:
-    from alembert.recipes import copy_recipe, list_recipes, recipe_path, recipe_summary
+    from alembert.config.recipes import copy_recipe, list_recipes, recipe_path, recipe_summary
 
     console = Console()
     if args.action == "list":
@@ -227,6 +229,9 @@ def _need_name(args: argparse.Namespace) -> str:
     if not args.name:
         raise AlembertError(f"recipes {args.action}: give a recipe name (see `alembert recipes list`)")
     return args.name
+
+
+_LIGHT_COMMANDS = frozenset({"recipes"})
 
 
 def _quiet_libraries() -> None:
@@ -361,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_libraries()
+    if args.command not in _LIGHT_COMMANDS:  # heavy libraries are imported by the commands that need them
+        _quiet_libraries()
     if args.command == "finetune" and not args.config and not (args.model and args.task and args.data):
         parser.error("finetune needs --config, or --model, --task and --data")
     if args.command == "glue" and not args.config and not (args.teacher and args.data):

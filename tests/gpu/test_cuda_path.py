@@ -13,8 +13,8 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from alembert import DistillConfig, distill, parse_config
-from alembert.capture import AttentionCapture
-from alembert.extract import forward_features
+from alembert.features.capture import AttentionCapture
+from alembert.features.extract import forward_features
 from alembert.train.control import LaggedLoss
 from tests.conftest import save_tiny_model, tiny_config, tiny_distill_config
 

@@ -21,7 +21,7 @@ import yaml
 
 from alembert import DistillConfig, parse_config
 from alembert.cli import main
-from alembert.config_io import dump_config
+from alembert.config.io import dump_config
 from tests.conftest import save_tiny_model, write_sst2
 
 
@@ -271,7 +271,7 @@ CASES: list[Case] = [
     (
         "config-kl-on-regression",
         _data("a.tsv", "sentence1\tsentence2\tscore\na\tb\t3.2\n", "task=stsb"),
-        r"c.yaml: stages.distill.matches.ce.loss: kl_div compares class distributions, but stsb is a regression task",
+        r"stages.distill.matches.ce.loss: kl_div compares class distributions, but stsb is a regression task",
     ),
     ("data-parquet-corrupt", _data("a.parquet", b"PAR1junk"), "a.parquet: cannot read parquet"),
     ("corpus-empty", _data("c.txt", "\n\n\n", mlm=True), "corpus is empty"),

@@ -17,10 +17,10 @@ from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from alembert.config import DataConfig
-from alembert.data.glue import get_task
 from alembert.data.sources import load_task_data
+from alembert.features.teacher_cache import build_teacher_cache
 from alembert.models.load import load_model
-from alembert.teacher_cache import build_teacher_cache
+from alembert.tasks.glue import get_task
 from tests.conftest import FILLER, POSITIVE, save_tiny_model
 
 

@@ -13,11 +13,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from alembert import DistillConfig, distill, parse_config
 from alembert.config import StudentConfig
 from alembert.data.batches import build_train_loader, tokenize_examples
-from alembert.data.glue import get_task
 from alembert.data.readers import read_examples
-from alembert.extract import forward_features
+from alembert.features.extract import forward_features
 from alembert.models.student import build_student
-from alembert.objective import DistillationObjective, resolve_matches
+from alembert.objective.terms import DistillationObjective, resolve_matches
+from alembert.tasks.glue import get_task
 from tests.conftest import FAMILIES, save_tiny_model
 
 

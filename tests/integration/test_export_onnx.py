@@ -10,8 +10,8 @@ from transformers import AutoConfig, AutoTokenizer
 
 from alembert.cli import main
 from alembert.errors import ConfigError
-from alembert.export import export_model, onnx_session
-from alembert.export.onnx import export_onnx_file, max_abs_difference, random_inputs
+from alembert.export.folder import export_model
+from alembert.export.onnx import export_onnx_file, max_abs_difference, onnx_session, random_inputs
 from alembert.models.load import load_model
 from tests.conftest import FAMILIES, save_tiny_model
 

@@ -11,7 +11,7 @@ import pytest
 
 from alembert.cli import main
 from alembert.errors import ConfigError, DataError
-from alembert.suite import GlueSuiteConfig, plan_glue_suite, run_glue_suite
+from alembert.run.suite import GlueSuiteConfig, plan_glue_suite, run_glue_suite
 from tests.conftest import save_tiny_model, sentence, write_sst2
 
 

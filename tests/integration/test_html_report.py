@@ -12,7 +12,7 @@ import pytest
 
 from alembert.cli import main
 from alembert.errors import DataError
-from alembert.runs_report import comparison_rows, load_run, write_comparison
+from alembert.report.compare import comparison_rows, load_run, write_comparison
 
 
 def fake_run(folder: Path, task: str, recipe: str, teacher: float, student: float, speedup: float) -> Path:

@@ -50,7 +50,16 @@ def events(run: Path, kind: str) -> list[dict]:
 def terms(run: Path, stage: str) -> set[str]:
     train = [e for e in events(run, "train") if e["stage"] == stage]
     assert train and all(math.isfinite(e["loss"]) for e in train)
-    return {key.split("/")[0] for key in train[-1]} - {"event", "stage", "step", "loss", "lr", "time", "tokens", "tokens_per_s"}
+    return {key.split("/")[0] for key in train[-1]} - {
+        "event",
+        "stage",
+        "step",
+        "loss",
+        "lr",
+        "time",
+        "tokens",
+        "tokens_per_s",
+    }
 
 
 def test_general_then_augment_then_task_stages(tmp_path):

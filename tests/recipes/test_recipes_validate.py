@@ -6,10 +6,10 @@ import pytest
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig
 
 from alembert.config import StudentConfig
+from alembert.config.recipes import list_recipes, load_recipe
 from alembert.models.mobilebert import mobilebert_config
 from alembert.models.student import build_student
-from alembert.objective import resolve_matches
-from alembert.recipes import list_recipes, load_recipe
+from alembert.objective.terms import resolve_matches
 from tests.conftest import tiny_config
 
 

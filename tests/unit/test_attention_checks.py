@@ -8,8 +8,8 @@ from transformers import AlbertConfig, AutoModelForSequenceClassification
 
 from alembert.config import StageConfig
 from alembert.errors import ConfigError, ModelError
-from alembert.extract import forward_features
-from alembert.objective import DistillationObjective, resolve_matches
+from alembert.features.extract import forward_features
+from alembert.objective.terms import DistillationObjective, resolve_matches
 from tests.conftest import tiny_config
 
 

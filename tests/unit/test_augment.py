@@ -25,9 +25,9 @@ from alembert.augment import (
 )
 from alembert.augment.mlm import mlm_candidates, plan_words
 from alembert.config import AugmentConfig, DataConfig
-from alembert.data.glue import get_task
 from alembert.data.sources import load_task_data
 from alembert.errors import ConfigError, DataError, ModelError
+from alembert.tasks.glue import get_task
 from tests.conftest import SPECIAL, save_tiny_model, write_sst2
 
 

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from transformers import AutoModelForSequenceClassification, BertConfig
 
-from alembert.bench import BenchConfig, bench_models, count_parameters, time_dev_pass
+from alembert.bench.compare import BenchConfig, bench_models
+from alembert.bench.devpass import time_dev_pass
+from alembert.bench.latency import count_parameters
 from alembert.bench.memory import peak_rss_delta_mb
 from alembert.errors import ConfigError
-from alembert.plots import pareto_front
+from alembert.report.plots import pareto_front
 from tests.conftest import save_tiny_model, tiny_config
 
 

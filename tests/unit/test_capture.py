@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForSequenceClassification, MobileBertConfig
 
-from alembert.capture import ATTENTION_REPRESENTATIONS, AttentionCapture, attention_shape
 from alembert.errors import ModelError
-from alembert.extract import Features, forward_features
+from alembert.features.capture import ATTENTION_REPRESENTATIONS, AttentionCapture, attention_shape
+from alembert.features.extract import Features, forward_features
 from tests.conftest import FAMILIES, tiny_config
 
 

@@ -10,8 +10,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from alembert.cli import main
-from alembert.data.glue import get_task
-from alembert.metrics import compute_metrics
+from alembert.tasks.glue import get_task
+from alembert.tasks.metrics import compute_metrics
 from tests.conftest import save_tiny_model
 
 

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, MobileBertForMaskedLM, MobileBertForSequenceClassification
 
 from alembert.config import StageConfig
-from alembert.extract import forward_features
+from alembert.features.extract import forward_features
 from alembert.losses import attention_kl, mse
 from alembert.models.mobilebert import mobilebert_config
-from alembert.objective import DistillationObjective, resolve_matches
+from alembert.objective.terms import DistillationObjective, resolve_matches
 from tests.conftest import tiny_config, tiny_mobilebert_student
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, XLMRobertaConfig
 
-from alembert.extract import forward_features
+from alembert.features.extract import forward_features
+from alembert.features.packing import model_packing_blocker, pack_inputs, plan_packing
 from alembert.losses import LOSSES
-from alembert.packing import pack_inputs, packing_blocker, plan_packing
 from tests.conftest import FAMILIES, tiny_config
 from tests.unit.test_capture import family_config
 
@@ -68,7 +68,7 @@ def test_left_padded_batches_and_batches_with_little_padding_are_not_packed():
 @pytest.mark.parametrize("family", [*FAMILIES, "xlm-roberta"])
 def test_packed_features_equal_padded_features(family, attn):
     model = build(family, attn)
-    assert packing_blocker(model) is None
+    assert model_packing_blocker(model) is None
     layers = model.config.num_hidden_layers
     requested = [("embeddings", 0), *[("hidden", k) for k in range(1, layers + 1)]]
     requested += [(rep, layers) for rep in ("attention_scores", "attention_probs", "value_relation")]
@@ -130,10 +130,10 @@ def test_packed_features_have_no_logits():
 
 def test_unpackable_models_say_why():
     mobilebert = AutoModelForSequenceClassification.from_config(family_config("mobilebert"))
-    assert "mobilebert" in packing_blocker(mobilebert)
+    assert "mobilebert" in model_packing_blocker(mobilebert)
     flash = build("bert")
     flash.config._attn_implementation = "flash_attention_2"
-    assert "sdpa or eager" in packing_blocker(flash)
+    assert "sdpa or eager" in model_packing_blocker(flash)
 
 
 def test_position_ids_follow_the_family_rule():

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from alembert.config import DataConfig
-from alembert.data.glue import GLUE_TASKS, get_task
 from alembert.data.readers import read_examples, read_text_corpus
 from alembert.data.sources import load_examples
 from alembert.errors import DataError
+from alembert.tasks.glue import GLUE_TASKS, get_task
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "glue"

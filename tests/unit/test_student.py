@@ -7,10 +7,10 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from alembert.config import StudentConfig
-from alembert.data.glue import get_task
 from alembert.errors import ConfigError
 from alembert.models.load import load_model
 from alembert.models.student import build_student, student_layer_sources
+from alembert.tasks.glue import get_task
 from tests.conftest import FAMILIES, save_tiny_model, tiny_config
 
 

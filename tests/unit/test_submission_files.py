@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from alembert.data.glue import get_task
 from alembert.data.readers import read_examples
-from alembert.evaluate import evaluate
+from alembert.run.evaluate import evaluate
+from alembert.tasks.glue import get_task
 from tests.conftest import save_tiny_model
 
 

@@ -13,9 +13,9 @@ from alembert import ConfigError, apply_overrides, parse_config
 from alembert.config import DistillConfig
 from alembert.data.batches import build_train_loader, tokenize_examples
 from alembert.data.readers import Example
-from alembert.extract import forward_features
+from alembert.features.extract import forward_features
+from alembert.features.teacher_cache import build_teacher_cache, data_fingerprint, teacher_fingerprint
 from alembert.losses import LOSSES
-from alembert.teacher_cache import build_teacher_cache, data_fingerprint, teacher_fingerprint
 from tests.conftest import POSITIVE, save_tiny_model
 
 

@@ -7,11 +7,11 @@ import torch
 from transformers import AutoModelForSequenceClassification, BertConfig
 
 from alembert.config import StageConfig
+from alembert.config.recipes import load_recipe
 from alembert.errors import ConfigError
-from alembert.extract import forward_features
-from alembert.layer_maps import expand_layer_map
-from alembert.objective import DistillationObjective, resolve_matches
-from alembert.recipes import load_recipe
+from alembert.features.extract import forward_features
+from alembert.objective.layer_maps import expand_layer_map
+from alembert.objective.terms import DistillationObjective, resolve_matches
 from tests.conftest import tiny_config
 
 

@@ -26,11 +26,11 @@ from transformers import AutoModelForMaskedLM
 from alembert.augment.core import augment_texts
 from alembert.augment.vectors import WordVectors, resolve_vector_files
 from alembert.config import DataConfig
-from alembert.data.glue import GlueTask
 from alembert.data.readers import Example, find_split_files
 from alembert.data.sources import load_examples
 from alembert.errors import ConfigError, ModelError
 from alembert.models.load import check_model_source, load_tokenizer
+from alembert.tasks.glue import GlueTask
 
 
 __all__ = ["AugmentResult", "augment_dataset", "augmented_data_config"]

@@ -14,7 +14,7 @@ from transformers import PreTrainedModel
 
 from alembert.errors import ConfigError
 from alembert.export.onnx import Exporter, export_onnx_file, onnx_session, quantize_int8, session_feeds
-from alembert.extract import model_inputs
+from alembert.features.extract import model_inputs
 
 
 __all__ = ["BACKENDS", "Runner", "build_runner", "check_backends", "onnx_runner"]

@@ -16,11 +16,11 @@ import numpy as np
 from alembert.bench.backends import build_runner
 from alembert.bench.env import bench_environment
 from alembert.config import DataConfig
-from alembert.data.glue import get_task
 from alembert.data.sources import load_examples
 from alembert.errors import ConfigError, DataError
 from alembert.export.onnx import Exporter
 from alembert.models.load import load_model, load_tokenizer
+from alembert.tasks.glue import get_task
 
 
 __all__ = ["DevPassResult", "time_dev_pass"]

@@ -28,6 +28,7 @@ from alembert.data.corpus_text import (
 )
 from alembert.errors import DataError
 from alembert.files import atomic_folder, write_json_atomic
+from alembert.models.load import load_tokenizer
 
 
 __all__ = ["CORPUS_FILE", "STATS_FILE", "CorpusStats", "build_corpus"]
@@ -112,8 +113,6 @@ def build_corpus(
             raise DataError(f"corpus input '{path}' not found" if path in paths else f"--exclude: '{path}' not found")
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise DataError(f"--output '{output}' already exists; choose a new folder")
-    from alembert.models.load import load_tokenizer
-
     tok = load_tokenizer(tokenizer)
     body = max_length - tok.num_special_tokens_to_add(pair=False)
     if body < 8:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembert.data.glue import GlueTask
 from alembert.errors import DataError
+from alembert.tasks.glue import GlueTask
 
 
 __all__ = ["Example", "find_split_files", "read_examples", "read_text_corpus", "rows_from_records"]

@@ -10,10 +10,10 @@ from transformers import PreTrainedTokenizerBase
 
 from alembert.config import DataConfig
 from alembert.data.batches import tokenize_examples, tokenize_texts
-from alembert.data.glue import GlueTask
 from alembert.data.readers import Example, find_split_files, read_examples, read_text_corpus, rows_from_records
 from alembert.data.streaming import TextBlockStream, find_stream_files
 from alembert.errors import DataError
+from alembert.tasks.glue import GlueTask
 
 
 __all__ = ["TaskData", "load_examples", "load_mlm_data", "load_task_data"]

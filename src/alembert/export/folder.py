@@ -17,7 +17,6 @@ from alembert.bench.compare import time_block
 from alembert.bench.env import bench_environment
 from alembert.config import DataConfig
 from alembert.data.batches import build_eval_loader
-from alembert.data.glue import GlueTask, get_task
 from alembert.data.sources import load_task_data
 from alembert.errors import ConfigError
 from alembert.export.onnx import (
@@ -30,8 +29,9 @@ from alembert.export.onnx import (
     session_feeds,
     torch_logits,
 )
-from alembert.metrics import compute_metrics, predictions_from_logits
 from alembert.models.load import load_model, load_tokenizer
+from alembert.tasks.glue import GlueTask, get_task
+from alembert.tasks.metrics import compute_metrics, predictions_from_logits
 
 
 __all__ = ["ExportResult", "export_model"]

@@ -16,7 +16,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from transformers import PreTrainedModel
 
 from alembert.errors import AlembertError
-from alembert.extract import model_inputs
+from alembert.features.extract import model_inputs
 
 
 __all__ = [

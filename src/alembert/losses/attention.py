@@ -1,7 +1,7 @@
 """Attention-map losses: TinyBERT's MSE on pre-softmax scores, MiniLM/MobileBERT's KL on attention distributions.
 
 Inputs are per-head maps ``(batch, heads, seq, seq)`` (query rows, key columns) as captured by
-:class:`alembert.capture.AttentionCapture`: padded keys hold ``finfo(float32).min`` in scores and 0 in
+:class:`alembert.features.capture.AttentionCapture`: padded keys hold ``finfo(float32).min`` in scores and 0 in
 probabilities. Teacher and student must have the same number of heads (sequence lengths always match).
 
 Padding. With ``mask`` (``(batch, seq)``, true for tokens) both losses exclude padded keys *and* padded queries

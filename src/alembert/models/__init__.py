@@ -1,8 +1,9 @@
 """Model loading and student construction."""
 
+from alembert.models.init import StudentInit
 from alembert.models.load import check_model_source, load_model, load_tokenizer, model_widths, num_layers
 from alembert.models.mobilebert import MOBILEBERT_PRESETS, build_mobilebert, copy_outer_weights, mobilebert_config
-from alembert.models.student import StudentInit, build_student, copy_teacher_weights, student_layer_sources
+from alembert.models.student import build_student, copy_teacher_weights, student_layer_sources
 
 
 __all__ = [

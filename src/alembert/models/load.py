@@ -20,8 +20,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from alembert.data.glue import GlueTask
 from alembert.errors import ModelError
+from alembert.tasks.glue import GlueTask
 
 
 __all__ = ["Head", "check_model_source", "load_model", "load_tokenizer", "model_widths", "num_layers"]

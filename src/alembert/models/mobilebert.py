@@ -36,7 +36,7 @@ from transformers import (
 
 from alembert.config import StudentConfig
 from alembert.errors import ConfigError
-from alembert.models.student import StudentInit
+from alembert.models.init import StudentInit
 
 
 __all__ = ["MOBILEBERT_PRESETS", "build_mobilebert", "copy_outer_weights", "mobilebert_config"]

@@ -5,35 +5,21 @@ from __future__ import annotations
 import copy
 import math
 import re
-from dataclasses import dataclass
 
 from torch import nn
 from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, PreTrainedModel
 
 from alembert.config import StudentConfig
 from alembert.errors import ConfigError
+from alembert.models.init import StudentInit
 from alembert.models.load import num_layers
+from alembert.models.mobilebert import build_mobilebert
 
 
 __all__ = ["StudentInit", "build_student", "copy_teacher_weights", "student_layer_sources"]
 
 _LAYER_KEY = re.compile(r"\.layer\.(\d+)\.")
 _INTERMEDIATE_ATTR = {"distilbert": "hidden_dim"}
-
-
-@dataclass(frozen=True)
-class StudentInit:
-    """What :func:`build_student` did, for the log and the model card.
-
-    Attributes:
-        teacher_layers: teacher layer (0-based) each student layer was copied from; empty for random init.
-        copied: number of student tensors copied from the teacher.
-        total: number of student tensors.
-    """
-
-    teacher_layers: tuple[int, ...]
-    copied: int
-    total: int
 
 
 def student_layer_sources(cfg: StudentConfig, teacher_num_layers: int) -> tuple[int, ...]:
@@ -118,8 +104,6 @@ def build_student(
         The student and a summary of how it was initialised.
     """
     if cfg.architecture == "mobilebert":  # a family of its own, whatever the teacher's (models/mobilebert.py)
-        from alembert.models.mobilebert import build_mobilebert
-
         return build_mobilebert(teacher, cfg, masked_lm=masked_lm)
     teacher_layers = num_layers(teacher.config)
     sources = student_layer_sources(cfg, teacher_layers)

@@ -1,39 +1,16 @@
-"""The one training loop. Every method (and plain fine-tuning) is a stage run through :func:`run_stage`.
-
-Accelerate owns devices, precision, gradient accumulation and distribution. The teacher is frozen, in eval
-mode, under ``no_grad``, placed on the device and never wrapped or optimised.
-"""
+"""The one training loop. Every method (and plain fine-tuning) is a stage run through :func:`run_stage`:
+:func:`~alembert.train.setup.prepare_stage` sets it up, :class:`StageTrainer` runs the steps."""
 
 from __future__ import annotations
 
-import fnmatch
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import gather_object
-from torch import nn
-from torch.utils.data import DataLoader
-from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from alembert.config import TrainConfig
-from alembert.data.streaming import TextBlockStream, prepare_stream_loader, stream_positions
-from alembert.errors import AlembertError
-from alembert.extract import forward_features
-from alembert.objective import DistillationObjective
-from alembert.packing import choose_packing
-from alembert.teacher_cache import TeacherCache
-from alembert.train.checkpoint import (
-    TrainerState,
-    atomic_folder,
-    latest_checkpoint,
-    load_weights,
-    save_best_weights,
-    save_training_state,
-)
+from alembert.data.streaming import stream_positions
+from alembert.features.extract import forward_features
+from alembert.train.checkpoint import atomic_folder, load_weights, save_best_weights, save_training_state
 from alembert.train.control import (
     LaggedLoss,
     StopRequest,
@@ -43,12 +20,27 @@ from alembert.train.control import (
     check_finite,
 )
 from alembert.train.progress import StageProgress
-from alembert.train.runlog import RunLog
+from alembert.train.setup import (
+    PreparedStage,
+    StageInputs,
+    StageSpec,
+    build_optimizer,
+    freeze_except,
+    prepare_stage,
+)
 
 
-__all__ = ["StageResult", "TrainingDiverged", "TrainingInterrupted", "build_optimizer", "freeze_except", "run_stage"]
-
-EvalFn = Callable[[nn.Module], dict[str, float]]
+__all__ = [
+    "StageInputs",
+    "StageResult",
+    "StageSpec",
+    "StageTrainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "build_optimizer",
+    "freeze_except",
+    "run_stage",
+]
 
 
 @dataclass(frozen=True)
@@ -74,281 +66,196 @@ class StageResult:
     tokens_per_second: float = 0.0
 
 
-def freeze_except(model: nn.Module, patterns: list[str] | None) -> int:
-    """Train only parameters whose names match one of ``patterns`` (all when ``None``); returns how many train."""
-    trainable = 0
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(patterns is None or any(fnmatch.fnmatch(name, p) for p in patterns))
-        trainable += int(parameter.requires_grad)
-    if trainable == 0:
-        raise AlembertError(f"trainable: no student parameter matches {patterns}")
-    return trainable
+def run_stage(inputs: StageInputs, spec: StageSpec) -> StageResult:
+    """Train ``inputs.student`` (and the objective's projections) for one stage; write checkpoints and the best
+    model; return step counts, the best score and the evaluation history."""
+    return StageTrainer(prepare_stage(inputs, spec)).fit()
 
 
-def build_optimizer(modules: list[nn.Module], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over trainable parameters; no weight decay on biases and normalisation weights."""
-    decay, no_decay = [], []
-    for module in modules:
-        for name, parameter in module.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            is_norm = parameter.ndim < 2 or "norm" in name.lower()
-            (no_decay if is_norm else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused: one kernel per step for all parameters instead of several per tensor (CPU and GPU)
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
+class StageTrainer:
+    """The steps of one prepared stage: features, loss, optimizer step, evaluation, checkpoints, stop requests."""
 
+    def __init__(self, stage: PreparedStage) -> None:
+        self.stage, self.accelerator, self.spec = stage, stage.inputs.accelerator, stage.spec
+        self.state, self.log = stage.state, stage.inputs.log
+        self.position = stage.stream.start if stage.stream is not None else None
+        self.progress = StageProgress(stage.spec.name, stage.total_steps, enabled=self.accelerator.is_main_process)
+        self.timer = TrainingTimer()
+        self.lagged = LaggedLoss()
+        self.examples = 0
+        self.tokens = torch.zeros((), dtype=torch.long, device=self.accelerator.device)  # no host sync a step
+        self.step_values: dict[int, tuple[float, torch.Tensor]] = {}  # lr and tokens of a step, until reported
+        self.packed = {"teacher": 0, "student": 0}  # batches that ran packed (little padding runs padded)
+        objective = stage.inputs.objective
+        self.requested_student, self.requested_teacher = objective.requested("student"), objective.requested("teacher")
+        if objective.task_loss_weight > 0:
+            self.requested_student.add(("logits", None))
 
-def _total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
-    if cfg.max_steps is not None:
-        return cfg.max_steps
-    return max(1, math.ceil(cfg.epochs * math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps)))
+    def fit(self) -> StageResult:
+        """Run the stage to its last step (or a stop request), then end on the selected weights."""
+        stage, cfg, accelerator, state = self.stage, self.spec.cfg, self.accelerator, self.state
+        eval_every = cfg.eval_every or stage.epoch_steps
+        save_every = cfg.save_every or eval_every
+        trainable = [p for group in stage.optimizer.param_groups for p in group["params"]]
+        self.progress.start(state.global_step)
+        stage.student.train()
+        stop = StopRequest()
+        stop.install()
+        try:
+            while state.global_step < stage.total_steps:
+                stage.loader.set_epoch(state.epoch)
+                batches = stage.loader
+                if state.batches_in_epoch and stage.stream is None:  # resumed mid-epoch: skip what was seen
+                    batches = accelerator.skip_first_batches(stage.loader, state.batches_in_epoch)
+                for batch in batches:
+                    with accelerator.accumulate(stage.student, stage.objective):
+                        loss, terms = stage.objective(*self.features(batch), batch)
+                        accelerator.backward(loss)
+                        if accelerator.sync_gradients:
+                            accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                        stage.optimizer.step()
+                        stage.scheduler.step()
+                        stage.optimizer.zero_grad(set_to_none=True)
+                    self.count(batch)
+                    if not accelerator.sync_gradients:
+                        continue
+                    state.global_step += 1
+                    self.step_values[state.global_step] = (stage.scheduler.get_last_lr()[0], self.tokens.clone())
+                    self.report(self.lagged.swap(state.global_step, loss, terms))
+                    last = state.global_step >= stage.total_steps
+                    evaluate_now = state.global_step % eval_every == 0 or last
+                    save_now = state.global_step % save_every == 0 or last
+                    if stop.requested and accelerator.num_processes > 1:
+                        accelerator.set_trigger()  # the other processes learn of the signal at this step's check
+                    stopping = stop.requested if accelerator.num_processes == 1 else accelerator.check_trigger()
+                    if (
+                        evaluate_now or save_now or stopping
+                    ):  # nothing is evaluated or saved before its loss is checked
+                        self.report(self.lagged.pop())
+                    if evaluate_now:
+                        self.evaluate_and_select()
+                    if save_now or stopping:
+                        self.save_checkpoint()
+                    if state.global_step in self.spec.snapshot_steps:
+                        self.save_snapshot()
+                    if stopping:  # every process stops at the same step
+                        self.progress.stop()
+                        raise TrainingInterrupted(
+                            f"stage {self.spec.name}: stopped by {stop.signal_name} at step {state.global_step}; "
+                            f"checkpoint {self.spec.stage_dir / f'step-{state.global_step}'} saved; continue with "
+                            "--resume"
+                        )
+                    if last:
+                        break
+                else:
+                    state.epoch += 1
+                    state.batches_in_epoch = 0
+            self.report(self.lagged.pop())
+        finally:
+            stop.uninstall()
+        return self.finish()
 
+    def count(self, batch: dict) -> None:
+        """Book one micro-batch: examples, real tokens and, for a stream, where its reader continues."""
+        self.state.batches_in_epoch += 1
+        if self.stage.stream is not None:
+            self.position = stream_positions(batch)
+        self.examples += batch["input_ids"].shape[0] * self.accelerator.num_processes
+        mask = batch.get("attention_mask")
+        self.tokens += mask.sum() if mask is not None else batch["input_ids"].numel()
 
-def run_stage(
-    *,
-    accelerator: Accelerator,
-    student: PreTrainedModel,
-    teacher: PreTrainedModel | None,
-    objective: DistillationObjective,
-    train_loader: DataLoader,
-    cfg: TrainConfig,
-    stage_dir: Path,
-    eval_fn: EvalFn | None,
-    main_metric: str | None,
-    log: RunLog,
-    stage_name: str,
-    resume: bool = False,
-    teacher_cache: TeacherCache | None = None,
-    snapshot_steps: tuple[int, ...] = (),
-    save_snapshot: Callable[[nn.Module, Path], None] | None = None,
-) -> StageResult:
-    """Train ``student`` (and the objective's projections) for one stage; write checkpoints and the best model.
-
-    Args:
-        accelerator: the run's accelerator (device, precision, accumulation, processes).
-        student: the model being trained (unwrapped).
-        teacher: the frozen teacher, or ``None`` for a fine-tuning stage.
-        objective: the stage's loss terms and projections.
-        train_loader: training batches (not yet prepared).
-        cfg: effective training settings of the stage.
-        stage_dir: folder for ``checkpoints/`` and ``best/``.
-        eval_fn: returns dev metrics for a model; ``None`` disables evaluation and best-model selection.
-        main_metric: key of ``eval_fn``'s result used to pick the best model.
-        log: the run's JSONL log (and trackers).
-        stage_name: prefix of logged keys.
-        resume: continue from the newest complete checkpoint in ``stage_dir``.
-        teacher_cache: precomputed teacher outputs of the training set, read instead of running the teacher.
-        snapshot_steps: optimizer steps after which the student is also kept in ``stage_dir/snapshots/step-N``.
-        save_snapshot: writes the (unwrapped) student into a folder (default ``save_pretrained``).
-
-    Returns:
-        Step counts, the best score and the evaluation history.
-    """
-    checkpoints = stage_dir
-    if teacher is not None:
-        teacher = teacher.to(accelerator.device).eval().requires_grad_(False)
-    # A text stream is already one share per process and endless; Accelerate neither splits it nor counts it.
-    stream = train_loader.dataset if isinstance(train_loader.dataset, TextBlockStream) else None
-    if stream is not None and cfg.max_steps is None:
-        raise AlembertError(f"stage {stage_name}: a streamed training set needs train.max_steps")
-    # Accelerate shards batches across processes and steps the scheduler once per process each optimizer step.
-    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes) if stream is None else 0
-    total_steps = _total_steps(cfg, batches_per_process)
-    optimizer = build_optimizer([student, objective], cfg)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer,
-        int(cfg.warmup_ratio * total_steps) * accelerator.num_processes,
-        total_steps * accelerator.num_processes,
-    )
-    has_projections = any(True for _ in objective.parameters())
-    unsplit = train_loader if stream is None else None
-    if has_projections:
-        student, objective, optimizer, loader, scheduler = accelerator.prepare(
-            student, objective, optimizer, unsplit, scheduler
-        )
-    else:
-        student, optimizer, loader, scheduler = accelerator.prepare(student, optimizer, unsplit, scheduler)
-        objective = objective.to(accelerator.device)
-    state = TrainerState()
-    found = latest_checkpoint(checkpoints) if resume else None
-    if found is not None:
-        accelerator.load_state(str(found))
-        state = TrainerState.load(found)
-        log.event("resume", stage=stage_name, step=state.global_step, checkpoint=str(found))
-    if stream is not None:  # resume at each process's saved reader position, without re-reading
-        stream.shard(accelerator.process_index, accelerator.num_processes, state.stream_positions)
-        loader, position = prepare_stream_loader(train_loader, accelerator), stream.start
-    requested_student, requested_teacher = objective.requested("student"), objective.requested("teacher")
-    if objective.task_loss_weight > 0:
-        requested_student.add(("logits", None))
-    runs_teacher = teacher is not None and teacher_cache is None and objective.needs_teacher
-    pack_teacher = runs_teacher and choose_packing(
-        cfg.pack_sequences, accelerator.device.type, teacher, objective.packing_blocker("teacher"), "teacher"
-    )
-    pack_student = choose_packing(
-        cfg.pack_sequences, accelerator.device.type, student, objective.packing_blocker("student"), "student"
-    )
-    log.event("packing", stage=stage_name, teacher=pack_teacher, student=pack_student)
-    packed = {"teacher": 0, "student": 0}  # batches that ran packed (a batch with little padding runs padded)
-    epoch_steps = total_steps if stream is not None else math.ceil(len(loader) / cfg.gradient_accumulation_steps)
-    eval_every = cfg.eval_every or epoch_steps
-    save_every = cfg.save_every or eval_every
-    progress = StageProgress(stage_name, total_steps, enabled=accelerator.is_main_process)
-    progress.start(state.global_step)
-    student.train()
-    examples = 0
-    tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # summed on the device: no sync a step
-    timer = TrainingTimer()
-
-    def tokens_so_far(counted: torch.Tensor | None = None) -> int:
-        return state.tokens + int(tokens if counted is None else counted) * accelerator.num_processes
-
-    def save_student_snapshot() -> None:
-        if accelerator.is_main_process:
-            model = accelerator.unwrap_model(student)
-            write = save_snapshot or (lambda m, folder: m.save_pretrained(folder))
-            atomic_folder(stage_dir / "snapshots" / f"step-{state.global_step}", lambda tmp: write(model, tmp))
-        log.event("snapshot", stage=stage_name, step=state.global_step, tokens=tokens_so_far())
-
-    def save_checkpoint() -> None:
-        if stream is not None:
-            state.stream_positions = gather_object([position])
-        saved_tokens, saved_seconds = state.tokens, state.train_seconds
-        state.tokens, state.train_seconds = tokens_so_far(), saved_seconds + timer.elapsed()
-        save_training_state(accelerator, checkpoints, state, cfg.keep_checkpoints)
-        state.tokens, state.train_seconds = saved_tokens, saved_seconds
-
-    def evaluate_and_select() -> None:
-        if eval_fn is None:
-            return
-        timer.pause()
-        metrics = eval_fn(accelerator.unwrap_model(student))
-        student.train()
-        state.history.append({"step": state.global_step, "metrics": metrics})
-        log.event("eval", stage=stage_name, step=state.global_step, **metrics)
-        score = metrics[main_metric] if main_metric else None
-        if score is not None and (state.best_metric is None or score > state.best_metric):
-            state.best_metric, state.best_step = score, state.global_step
-            save_best_weights(accelerator, student, stage_dir / "best")
-        progress.note(f"{main_metric} {score:.2f} (best {state.best_metric:.2f})" if score is not None else "")
-        timer.resume()
-
-    trainable = [p for group in optimizer.param_groups for p in group["params"]]
-
-    def features(batch: dict) -> tuple:
+    def features(self, batch: dict) -> tuple:
         """Student features (with grad) and teacher features (frozen, no grad) for one batch."""
+        stage, inputs = self.stage, self.stage.inputs
         teacher_features = None
-        if teacher_cache is not None and objective.needs_teacher:
-            teacher_features = teacher_cache.features(batch)
-        elif runs_teacher:
-            with torch.no_grad(), accelerator.autocast():
-                teacher_features = forward_features(teacher, batch, requested_teacher, pack=pack_teacher)
-            packed["teacher"] += teacher_features.packing is not None
-        student_features = forward_features(student, batch, requested_student, pack=pack_student)
-        packed["student"] += student_features.packing is not None
+        if inputs.teacher_cache is not None and inputs.objective.needs_teacher:
+            teacher_features = inputs.teacher_cache.features(batch)
+        elif stage.runs_teacher:
+            with torch.no_grad(), self.accelerator.autocast():
+                teacher_features = forward_features(
+                    inputs.teacher, batch, self.requested_teacher, pack=stage.pack_teacher
+                )
+            self.packed["teacher"] += teacher_features.packing is not None
+        student_features = forward_features(stage.student, batch, self.requested_student, pack=stage.pack_student)
+        self.packed["student"] += student_features.packing is not None
         return student_features, teacher_features
 
-    lagged = LaggedLoss()
-    step_lr: dict[int, float] = {}  # the learning rate each step used, until its values are reported
-    step_tokens: dict[int, torch.Tensor] = {}  # tokens trained on up to each step, until it is reported
+    def tokens_so_far(self, counted: torch.Tensor | None = None) -> int:
+        """Tokens of every leg: the checkpointed count plus this leg's (up to ``counted``, else now)."""
+        return self.state.tokens + int(self.tokens if counted is None else counted) * self.accelerator.num_processes
 
-    def report(values: tuple | None) -> None:
+    def report(self, values: tuple | None) -> None:
         """Divergence check, progress bar and log for one finished step (read one step late, see LaggedLoss)."""
         if values is None:
             return
         step, loss_value, term_values = values
-        lr, counted = step_lr.pop(step), step_tokens.pop(step)
-        check_finite(step, loss_value, term_values, checkpoints, stage_name)
-        progress.update(step, loss_value, term_values)
-        if step % cfg.log_every == 0 or step == total_steps:
-            seen, seconds = tokens_so_far(counted), state.train_seconds + timer.elapsed()
-            rate = seen / seconds if seconds else 0.0
-            log.event(
-                "train",
-                stage=stage_name,
-                step=step,
-                loss=loss_value,
-                lr=lr,
-                tokens=seen,
-                tokens_per_s=rate,
-                **term_values,
-            )
+        lr, counted = self.step_values.pop(step)
+        check_finite(step, loss_value, term_values, self.spec.stage_dir, self.spec.name)
+        self.progress.update(step, loss_value, term_values)
+        if step % self.spec.cfg.log_every == 0 or step == self.stage.total_steps:
+            seen, seconds = self.tokens_so_far(counted), self.state.train_seconds + self.timer.elapsed()
+            self.log.event(
+                "train", stage=self.spec.name, step=step, loss=loss_value, lr=lr, tokens=seen,
+                tokens_per_s=seen / seconds if seconds else 0.0, **term_values,
+            )  # fmt: skip
 
-    stop = StopRequest()
-    stop.install()
-    try:
-        while state.global_step < total_steps:
-            loader.set_epoch(state.epoch)
-            batches = loader
-            if state.batches_in_epoch and stream is None:  # resumed mid-epoch: the same order, minus what was seen
-                batches = accelerator.skip_first_batches(loader, state.batches_in_epoch)
-            for batch in batches:
-                with accelerator.accumulate(student, objective):
-                    loss, terms = objective(*features(batch), batch)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                state.batches_in_epoch += 1
-                if stream is not None:
-                    position = stream_positions(batch)
-                examples += batch["input_ids"].shape[0] * accelerator.num_processes
-                mask = batch.get("attention_mask")
-                tokens += mask.sum() if mask is not None else batch["input_ids"].numel()
-                if not accelerator.sync_gradients:
-                    continue
-                state.global_step += 1
-                step_lr[state.global_step] = scheduler.get_last_lr()[0]
-                step_tokens[state.global_step] = tokens.clone()
-                report(lagged.swap(state.global_step, loss, terms))
-                evaluate_now = state.global_step % eval_every == 0 or state.global_step == total_steps
-                save_now = state.global_step % save_every == 0 or state.global_step == total_steps
-                if stop.requested and accelerator.num_processes > 1:
-                    accelerator.set_trigger()  # the other processes learn of the signal at this step's check
-                stopping = stop.requested if accelerator.num_processes == 1 else accelerator.check_trigger()
-                if evaluate_now or save_now or stopping:  # nothing is evaluated or saved before its loss is checked
-                    report(lagged.pop())
-                if evaluate_now:
-                    evaluate_and_select()
-                if save_now:
-                    save_checkpoint()
-                if state.global_step in snapshot_steps:
-                    save_student_snapshot()
-                if stopping:  # every process stops at the same step
-                    if not save_now:
-                        save_checkpoint()
-                    progress.stop()
-                    raise TrainingInterrupted(
-                        f"stage {stage_name}: stopped by {stop.signal_name} at step {state.global_step}; checkpoint "
-                        f"{checkpoints / f'step-{state.global_step}'} saved; continue with --resume"
-                    )
-                if state.global_step >= total_steps:
-                    break
-            else:
-                state.epoch += 1
-                state.batches_in_epoch = 0
-        report(lagged.pop())
-    finally:
-        stop.uninstall()
-    progress.stop()
-    seconds = timer.elapsed()
-    if pack_teacher or pack_student:
-        log.event("packed_batches", stage=stage_name, **packed)
-    accelerator.wait_for_everyone()
-    best = stage_dir / "best"
-    if cfg.select == "best" and eval_fn is not None and best.is_dir():
-        load_weights(accelerator.unwrap_model(student), best)
-    accelerator.free_memory()
-    all_tokens, all_seconds = tokens_so_far(), state.train_seconds + seconds
-    return StageResult(
-        state.global_step,
-        state.best_metric,
-        state.best_step,
-        state.history,
-        examples / seconds if seconds else 0.0,
-        all_tokens,
-        all_tokens / all_seconds if all_seconds else 0.0,
-    )
+    def evaluate_and_select(self) -> None:
+        """Score the student on the dev set and keep it in ``best/`` when it is the best so far."""
+        spec, state = self.spec, self.state
+        if spec.eval_fn is None:
+            return
+        self.timer.pause()
+        metrics = spec.eval_fn(self.accelerator.unwrap_model(self.stage.student))
+        self.stage.student.train()
+        state.history.append({"step": state.global_step, "metrics": metrics})
+        self.log.event("eval", stage=spec.name, step=state.global_step, **metrics)
+        score = metrics[spec.main_metric] if spec.main_metric else None
+        if score is not None and (state.best_metric is None or score > state.best_metric):
+            state.best_metric, state.best_step = score, state.global_step
+            save_best_weights(self.accelerator, self.stage.student, spec.stage_dir / "best")
+        self.progress.note(
+            f"{spec.main_metric} {score:.2f} (best {state.best_metric:.2f})" if score is not None else ""
+        )
+        self.timer.resume()
+
+    def save_checkpoint(self) -> None:
+        """An atomic ``step-N`` checkpoint, with the token count and training time of every leg so far."""
+        state = self.state
+        if self.stage.stream is not None:
+            state.stream_positions = gather_object([self.position])
+        saved_tokens, saved_seconds = state.tokens, state.train_seconds
+        state.tokens, state.train_seconds = self.tokens_so_far(), saved_seconds + self.timer.elapsed()
+        save_training_state(self.accelerator, self.spec.stage_dir, state, self.spec.cfg.keep_checkpoints)
+        state.tokens, state.train_seconds = saved_tokens, saved_seconds
+
+    def save_snapshot(self) -> None:
+        """Keep the student as it is now in ``snapshots/step-N`` (projections are not part of it)."""
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.stage.student)
+            write = self.spec.save_snapshot or (lambda m, folder: m.save_pretrained(folder))
+            folder = self.spec.stage_dir / "snapshots" / f"step-{self.state.global_step}"
+            atomic_folder(folder, lambda tmp: write(model, tmp))
+        self.log.event("snapshot", stage=self.spec.name, step=self.state.global_step, tokens=self.tokens_so_far())
+
+    def finish(self) -> StageResult:
+        """Close the bar, load the selected weights and summarise the stage."""
+        self.progress.stop()
+        seconds = self.timer.elapsed()
+        if self.stage.pack_teacher or self.stage.pack_student:
+            self.log.event("packed_batches", stage=self.spec.name, **self.packed)
+        self.accelerator.wait_for_everyone()
+        best = self.spec.stage_dir / "best"
+        if self.spec.cfg.select == "best" and self.spec.eval_fn is not None and best.is_dir():
+            load_weights(self.accelerator.unwrap_model(self.stage.student), best)
+        self.accelerator.free_memory()
+        state, tokens = self.state, self.tokens_so_far()
+        all_seconds = state.train_seconds + seconds
+        return StageResult(
+            state.global_step,
+            state.best_metric,
+            state.best_step,
+            state.history,
+            self.examples / seconds if seconds else 0.0,
+            tokens,
+            tokens / all_seconds if all_seconds else 0.0,
+        )

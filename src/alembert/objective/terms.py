@@ -14,15 +14,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from alembert.attention_checks import check_attention_match
 from alembert.config import MatchConfig, StageConfig
 from alembert.errors import ConfigError, suggest
-from alembert.extract import Features, representation_width
-from alembert.layer_maps import check_layer, expand_layer_map
+from alembert.features.extract import Features, representation_width
 from alembert.losses import LOSSES, LossFn, hard_label_loss
+from alembert.objective.checks import check_attention_match
+from alembert.objective.layer_maps import check_layer, expand_layer_map
 
 
-__all__ = ["DistillationObjective", "ResolvedMatch", "packing_blocker", "resolve_matches"]
+__all__ = ["DistillationObjective", "ResolvedMatch", "objective_packing_blocker", "resolve_matches"]
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,10 @@ def _check_params(match: MatchConfig, where: str) -> None:
         raise ConfigError(f"{where}.params: loss '{match.loss}' needs {', '.join(missing)} (no default)")
 
 
-def packing_blocker(matches: list[ResolvedMatch], task_loss_weight: float, side: str) -> str | None:
+def objective_packing_blocker(matches: list[ResolvedMatch], task_loss_weight: float, side: str) -> str | None:
     """Why the ``side`` (``teacher`` or ``student``) model must run on the padded batch for these losses, or ``None``.
 
-    A packed forward pass (:mod:`alembert.packing`) is exact only for token-level terms that skip padded
+    A packed forward pass (:mod:`alembert.features.packing`) is exact only for token-level terms that skip padded
     positions (``mask: attention_mask``); sequence logits (and the task loss on them) need the padded layout.
     """
     if side == "student" and task_loss_weight > 0:
@@ -187,8 +187,8 @@ class DistillationObjective(nn.Module):
         return bool(self.matches)
 
     def packing_blocker(self, side: str) -> str | None:
-        """Why ``side`` cannot run packed for this objective (see :func:`packing_blocker`), or ``None``."""
-        return packing_blocker(self.matches, self.task_loss_weight, side)
+        """Why ``side`` cannot run packed for this objective (see :func:`objective_packing_blocker`), or ``None``."""
+        return objective_packing_blocker(self.matches, self.task_loss_weight, side)
 
     def requested(self, side: str) -> set[tuple[str, int | None]]:
         """``(representation, layer)`` pairs this objective reads from ``side`` (``teacher`` or ``student``)."""

@@ -1,4 +1,4 @@
-"""Storage of the teacher-output cache (see :mod:`alembert.teacher_cache`): flat per-entry files of unpadded
+"""Storage of the teacher-output cache (see :mod:`alembert.features.teacher_cache`): flat per-entry files of unpadded
 per-example features, their offsets, and the multi-process writer."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from alembert.errors import AlembertError
-from alembert.extract import forward_features
+from alembert.features.extract import forward_features
 
 
 __all__ = ["INPUTS", "TOKEN_AXES", "Key", "offsets_of", "open_entry", "token_index", "write_entries"]

@@ -10,7 +10,7 @@ to the ``(batch, seq, …)`` layout, with zeros at padded positions.
 For a token this computes the same function as the padded forward (differences are float rounding), so it is
 exact for every loss that ignores padded positions (``mask: attention_mask``). It is not for what reads padded
 positions or a whole sequence: sequence logits (the head pools the first token of a *row*), unmasked token
-losses. :func:`packing_blocker` says when a model cannot be packed at all.
+losses. :func:`model_packing_blocker` says when a model cannot be packed at all.
 
 Families: BERT, ELECTRA, DistilBERT (positions from 0), RoBERTa, XLM-R, MPNet (positions from the embeddings'
 padding index + 1; MPNet's relative bias depends only on the distance of two tokens, so it is unchanged).
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from alembert.errors import ConfigError
 
 
-__all__ = ["PackingPlan", "choose_packing", "pack_inputs", "packing_blocker", "plan_packing"]
+__all__ = ["PackingPlan", "choose_packing", "pack_inputs", "model_packing_blocker", "plan_packing"]
 
 # model_type -> first position id of a sequence: 0, or "pad" for the embeddings' padding index + 1 (fairseq style)
 _FIRST_POSITION: dict[str, int | str] = {
@@ -42,7 +42,7 @@ _FIRST_POSITION: dict[str, int | str] = {
 _MASKED_ATTENTION = ("sdpa", "eager")
 
 
-def packing_blocker(model: nn.Module) -> str | None:
+def model_packing_blocker(model: nn.Module) -> str | None:
     """Why ``model`` cannot run packed (family, attention implementation, no ``position_ids`` input), or ``None``."""
     base = getattr(model, "module", model)
     config = base.config
@@ -68,12 +68,12 @@ def choose_packing(mode: str, device_type: str, model: nn.Module, objective_bloc
         device_type: where the stage runs (``cpu``, ``cuda``, …).
         model: the teacher or student.
         objective_blocker: why the stage's losses need the padded layout on this side, or ``None``
-            (:meth:`alembert.objective.DistillationObjective.packing_blocker`).
+            (:meth:`alembert.objective.terms.DistillationObjective.packing_blocker`).
         side: ``teacher`` or ``student`` (for the message).
     """
     if mode == "never":
         return False
-    blocker = objective_blocker or packing_blocker(model)
+    blocker = objective_blocker or model_packing_blocker(model)
     if mode == "always":
         if blocker is not None:
             raise ConfigError(f"train.pack_sequences=always: the {side} cannot run packed: {blocker}")

@@ -5,7 +5,7 @@
 was asked for. Unhooked blocks keep the fast kernel. Layer ``k`` (HF ``hidden_states`` indexing) is block
 ``encoder.layer[k - 1]``.
 
-Captured representations (keys of :attr:`alembert.extract.Features.captured`):
+Captured representations (keys of :attr:`alembert.features.extract.Features.captured`):
 
 * ``attention_scores``: ``(batch, heads, seq, seq)`` pre-softmax ``Q·Kᵀ/√d_head`` (+ MPNet's relative position
   bias), padded keys set to ``finfo(float32).min`` (what HF eager gets by adding its additive mask). TinyBERT.
@@ -94,7 +94,7 @@ class AttentionCapture:
         requested: ``(representation, layer)`` pairs, representation in :data:`ATTENTION_REPRESENTATIONS`,
             layer ``1..num_hidden_layers``.
         attention_mask: ``(batch, seq)`` 1 for tokens, 0 for padding; ``None`` when nothing is padded.
-        unpack: for a packed forward pass (:mod:`alembert.packing`), maps a captured ``(rows, width, …)``
+        unpack: for a packed forward pass (:mod:`alembert.features.packing`), maps a captured ``(rows, width, …)``
             projection back to ``(batch, seq, …)`` before anything is computed from it.
 
     Example:

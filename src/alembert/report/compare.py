@@ -1,7 +1,7 @@
 """``alembert report``: compare finished runs in the papers' table shape (Model | #Params | per-task scores |
 average | inference time | speed-up), with loss curves and an accuracy-vs-latency plot, as Markdown and HTML.
 
-Runs are folders written by :func:`alembert.pipeline.distill` (``metrics.json``, ``log.jsonl``, ``config.yaml``).
+Runs are folders written by :func:`alembert.run.distill.distill` (``metrics.json``, ``log.jsonl``, ``config.yaml``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alembert.data.glue import GLUE_TASKS, get_task
 from alembert.errors import DataError
-from alembert.plots import plot_loss_curves, plot_pareto
+from alembert.report.plots import plot_loss_curves, plot_pareto
+from alembert.tasks.glue import GLUE_TASKS, get_task
 
 
 __all__ = ["ReportRow", "RunSummary", "comparison_rows", "load_run", "write_comparison"]

@@ -11,23 +11,22 @@ from pathlib import Path
 from accelerate.utils import set_seed
 
 from alembert.config import FinetuneConfig
-from alembert.config_io import dump_config
-from alembert.data.glue import get_task
 from alembert.data.sources import load_task_data
 from alembert.models.load import check_model_source, load_model, load_tokenizer
-from alembert.objective import DistillationObjective
-from alembert.runfolder import (
+from alembert.objective.terms import DistillationObjective
+from alembert.run.context import (
     DistillResult,
+    RunContext,
     build_eval_fn,
     final_metrics,
-    make_accelerator,
     prepare_output,
     stage_loader,
     stage_summary,
 )
-from alembert.train.checkpoint import atomic_folder, write_json_atomic
+from alembert.tasks.glue import get_task
+from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import run_stage
-from alembert.train.runlog import RunLog
+from alembert.train.setup import StageInputs, StageSpec
 
 
 __all__ = ["finetune"]
@@ -50,40 +49,23 @@ def finetune(config: FinetuneConfig, *, resume: bool = False) -> DistillResult:
     model = load_model(
         config.model.path, head="sequence_classification", task=task, revision=config.model.revision, new_head=True
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = make_accelerator(config.train, output_dir)
-    log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
-    if accelerator.is_main_process:
-        dump_config(config, output_dir / "config.yaml")
-    eval_fn, main_metric = build_eval_fn(task, data, tokenizer, accelerator, config.train)
+    run = RunContext.open(config, output_dir, resume=resume)
+    eval_fn, main_metric = build_eval_fn(task, data, tokenizer, run.accelerator, config.train)
+    stage_dir = output_dir / "checkpoints" / "finetune"
     objective = DistillationObjective([], 1.0, model.config, model.config)
+    loader = stage_loader(data.train, tokenizer, config.data, config.train, run.accelerator)
     result = run_stage(
-        accelerator=accelerator,
-        student=model,
-        teacher=None,
-        objective=objective,
-        train_loader=stage_loader(data.train, tokenizer, config.data, config.train, accelerator),
-        cfg=config.train,
-        stage_dir=output_dir / "checkpoints" / "finetune",
-        eval_fn=eval_fn,
-        main_metric=main_metric,
-        log=log,
-        stage_name="finetune",
-        resume=resume,
+        StageInputs(run.accelerator, model, None, objective, loader, run.log),
+        StageSpec("finetune", config.train, stage_dir, eval_fn, main_metric, resume),
     )
     metrics = final_metrics(result, config.train)
     if metrics is None:
         metrics = eval_fn(model) if eval_fn is not None else {}
     model_dir = output_dir / "model"
-    if accelerator.is_main_process:
-
-        def save(tmp: Path) -> None:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-
-        atomic_folder(model_dir, save)
+    run.save_folder(model_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    if run.accelerator.is_main_process:
         summary = {"task": task.name, "model": config.model.path, "metrics": metrics, **stage_summary(result)}
         write_json_atomic(output_dir / "metrics.json", summary)
-        shutil.rmtree(output_dir / "checkpoints" / "finetune" / "best", ignore_errors=True)
-    accelerator.end_training()
+        shutil.rmtree(stage_dir / "best", ignore_errors=True)
+    run.close()
     return DistillResult(output_dir, model_dir, {"metrics": metrics})

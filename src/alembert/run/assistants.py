@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from alembert.config import DistillConfig, StudentConfig, TeacherConfig
-from alembert.config_io import dump_config
+from alembert.config.io import dump_config
 from alembert.errors import ConfigError
 from alembert.models.load import check_model_source, num_layers
 from alembert.models.mobilebert import mobilebert_config
 from alembert.models.student import student_layer_sources
-from alembert.objective import resolve_matches
+from alembert.objective.terms import resolve_matches
 
 
 __all__ = ["check_assistant_chain", "distill_assistants", "hop_config"]

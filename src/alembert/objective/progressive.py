@@ -1,7 +1,7 @@
 """Progressive knowledge transfer (MobileBERT, Sun et al. 2020, arXiv:2004.02984, §3.5) as generated stages.
 
-A stage with ``progressive`` set is a template. When the run config is validated it is replaced by one stage per
-student block ``l = 1..L``, named ``<name>-<l>``:
+A stage with ``progressive`` set is a template. When a run is planned (:func:`alembert.run.stages.plan_stages`),
+it is replaced by one stage per student block ``l = 1..L``, named ``<name>-<l>``:
 
 * ``trainable``: block ``l`` only (its parameters ``*.layer.<l-1>.*``), plus the embeddings in stage 1 unless
   ``progressive.train_embeddings`` is false. Every other block, below and above, stays frozen: the blocks below
@@ -10,18 +10,17 @@ student block ``l = 1..L``, named ``<name>-<l>``:
   template's ``layers`` map picks that layer's pair, e.g. ``layers: uniform`` → ``(g(l), l)``).
 * everything else (``train`` overrides, ``task_loss_weight``) as in the template.
 
-The number of stages ``L`` is ``progressive.num_layers`` or the student's depth as the config states it
-(``student.num_layers``, the length of an ``init`` list, or the MobileBERT preset).
+The number of stages ``L`` is the student's depth (``progressive.num_layers``, when given, must agree with it).
+:func:`planned_num_layers` tells the depth from the config alone, before any model is built (``--dry-run``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from alembert.config import StageConfig, StudentConfig
+from alembert.models.mobilebert import MOBILEBERT_PRESETS
 
-if TYPE_CHECKING:
-    from alembert.config import StageConfig, StudentConfig
 
 __all__ = ["EMBEDDING_PATTERNS", "block_patterns", "expand_progressive", "planned_num_layers"]
 
@@ -47,15 +46,16 @@ def planned_num_layers(student: StudentConfig) -> int | None:
     if isinstance(student.init, list):
         return len(student.init)
     if student.architecture == "mobilebert":
-        # imported here: alembert.models imports alembert.config, which imports this module
-        from alembert.models.mobilebert import MOBILEBERT_PRESETS
-
         return int(MOBILEBERT_PRESETS[student.mobilebert_shape.preset]["num_hidden_layers"])
     return None
 
 
-def expand_progressive(stages: Sequence[StageConfig], student: StudentConfig | None) -> list[StageConfig]:
+def expand_progressive(stages: Sequence[StageConfig], num_layers: int | None) -> list[StageConfig]:
     """Replace every progressive template in ``stages`` by its per-block stages (others are kept as they are).
+
+    Args:
+        stages: the run's stages as configured.
+        num_layers: the student's number of blocks (``None``: not known yet, see :func:`planned_num_layers`).
 
     Raises:
         ValueError: the number of blocks is unknown, or differs from the student's.
@@ -65,7 +65,7 @@ def expand_progressive(stages: Sequence[StageConfig], student: StudentConfig | N
         if stage.progressive is None:
             expanded.append(stage)
             continue
-        layers = _num_layers(stage, student)
+        layers = _num_layers(stage, num_layers)
         template = stage.model_dump(exclude={"name", "matches", "trainable", "progressive"})
         for layer in range(1, layers + 1):
             trainable = block_patterns(layer)
@@ -80,8 +80,7 @@ def expand_progressive(stages: Sequence[StageConfig], student: StudentConfig | N
     return expanded
 
 
-def _num_layers(stage: StageConfig, student: StudentConfig | None) -> int:
-    planned = planned_num_layers(student) if student is not None else None
+def _num_layers(stage: StageConfig, planned: int | None) -> int:
     given = stage.progressive.num_layers
     if given is not None and planned is not None and given != planned:
         raise ValueError(

@@ -22,16 +22,20 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from alembert.config import DataConfig, DistillConfig, FinetuneConfig, TrainConfig
+from alembert.config.io import dump_config
 from alembert.data.batches import build_train_loader
-from alembert.data.glue import GlueTask
 from alembert.data.sources import TaskData
 from alembert.errors import ConfigError
-from alembert.evaluate import evaluate_model, mlm_perplexity
+from alembert.files import atomic_folder
+from alembert.run.evaluate import evaluate_model, mlm_perplexity
+from alembert.tasks.glue import GlueTask
 from alembert.train.loop import StageResult
+from alembert.train.runlog import RunLog
 
 
 __all__ = [
     "DistillResult",
+    "RunContext",
     "EvalFn",
     "build_eval_fn",
     "check_same_config",
@@ -58,6 +62,43 @@ class DistillResult:
     output_dir: Path
     student_dir: Path
     metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage of a run shares: its folder, the Accelerator, the log and whether it resumes.
+
+    Attributes:
+        output_dir: the run folder.
+        accelerator: the run's accelerator (devices, precision, processes).
+        log: the run's ``log.jsonl`` (and trackers).
+        resume: the run continues an interrupted one.
+    """
+
+    output_dir: Path
+    accelerator: Accelerator
+    log: RunLog
+    resume: bool
+
+    @classmethod
+    def open(cls, config: DistillConfig | FinetuneConfig, output_dir: Path, *, resume: bool) -> RunContext:
+        """Create the run folder, the Accelerator and the log; write the resolved ``config.yaml``."""
+        output_dir.mkdir(parents=True, exist_ok=True)
+        accelerator = make_accelerator(config.train, output_dir)
+        log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
+        if accelerator.is_main_process:
+            dump_config(config, output_dir / "config.yaml")
+        return cls(output_dir, accelerator, log, resume)
+
+    def save_folder(self, target: Path, write: Callable[[Path], None]) -> None:
+        """Write a folder atomically on the main process; every process waits until it exists."""
+        if self.accelerator.is_main_process:
+            atomic_folder(target, write)
+        self.accelerator.wait_for_everyone()
+
+    def close(self) -> None:
+        """End the trackers and the process group."""
+        self.accelerator.end_training()
 
 
 def make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:

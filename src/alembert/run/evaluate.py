@@ -14,12 +14,13 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from alembert.config import DataConfig
-from alembert.data.batches import build_eval_loader
-from alembert.data.glue import GlueTask, get_task
+from alembert.data.batches import build_eval_loader, build_train_loader
 from alembert.data.sources import load_task_data
-from alembert.extract import model_inputs
-from alembert.metrics import compute_metrics, predictions_from_logits
+from alembert.errors import DataError
+from alembert.features.extract import model_inputs
 from alembert.models.load import load_model, load_tokenizer
+from alembert.tasks.glue import GlueTask, get_task
+from alembert.tasks.metrics import compute_metrics, predictions_from_logits
 from alembert.train.checkpoint import write_json_atomic
 
 
@@ -84,8 +85,6 @@ def mlm_perplexity(
     seed: int = 0,
 ) -> dict[str, float]:
     """Masked-LM perplexity on held-out text with a fixed masking seed (model selection in general distillation)."""
-    from alembert.data.batches import build_train_loader
-
     loader = build_train_loader(
         dataset, tokenizer, batch_size=batch_size, seed=seed, length_grouped=False, mlm_probability=mlm_probability
     )
@@ -144,8 +143,6 @@ def evaluate(
     tokenizer = load_tokenizer(model_path)
     task_data = load_task_data(data_cfg, glue_task, tokenizer, need_train=False)
     if not task_data.dev and not task_data.test:
-        from alembert.errors import DataError
-
         raise DataError(f"no dev or test file for task {glue_task.name} in {data}")
     model = load_model(model_path, head="sequence_classification", task=glue_task)
     accelerator = Accelerator()

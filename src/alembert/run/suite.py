@@ -25,12 +25,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alembert.config import DISTRIBUTION_LOSSES, DistillConfig, FinetuneConfig
-from alembert.config_io import apply_overrides, dump_config, parse_config
-from alembert.data.glue import get_task
+from alembert.config.io import apply_overrides, dump_config, parse_config
+from alembert.config.recipes import load_recipe
 from alembert.errors import ConfigError, DataError
-from alembert.recipes import load_recipe
-from alembert.runfolder import check_same_config
-from alembert.runs_report import write_comparison
+from alembert.report.compare import write_comparison
+from alembert.run.context import check_same_config
+from alembert.run.distill import distill
+from alembert.run.finetune import finetune
+from alembert.tasks.glue import get_task
 from alembert.train.checkpoint import write_json_atomic
 
 
@@ -160,8 +162,6 @@ def plan_glue_suite(config: GlueSuiteConfig) -> list[PlannedRun]:
 
 
 def _run(planned: PlannedRun, say: Callable[[str], None]) -> None:
-    from alembert.pipeline import distill, finetune  # noqa: PLC0415 (heavy imports only when running)
-
     resume = (planned.folder / "config.yaml").is_file()
     if resume:  # a finished or interrupted run of this suite: it must be the run planned now
         try:

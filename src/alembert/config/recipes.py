@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from alembert.config import DistillConfig
-from alembert.config_io import load_config
+from alembert.config.io import load_config
 from alembert.errors import ConfigError, suggest
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembert.capture import ATTENTION_REPRESENTATIONS, attention_layout, attention_shape
 from alembert.config import MatchConfig
 from alembert.errors import ConfigError, ModelError
+from alembert.features.capture import ATTENTION_REPRESENTATIONS, attention_layout, attention_shape
 from alembert.losses.relations import check_relations
 
 

@@ -29,7 +29,7 @@ class TeacherConfig(_Frozen):
     cache: bool = Field(
         default=False,
         description="Compute the teacher's outputs on the training set once and reuse them across epochs, stages "
-        "and runs (see alembert.teacher_cache). Not for task: mlm (its inputs are masked at random).",
+        "and runs (see alembert.features.teacher_cache). Not for task: mlm (its inputs are masked at random).",
     )
     cache_dir: str | None = Field(
         default=None,

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from alembert.data.glue import GlueTask
+from alembert.tasks.glue import GlueTask
 
 
 __all__ = ["compute_metrics", "predictions_from_logits"]

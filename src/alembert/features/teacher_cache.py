@@ -33,9 +33,9 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from alembert._cache_store import INPUTS, TOKEN_AXES, Key, offsets_of, open_entry, token_index, write_entries
 from alembert.errors import AlembertError
-from alembert.extract import Features
+from alembert.features.cache_store import INPUTS, TOKEN_AXES, Key, offsets_of, open_entry, token_index, write_entries
+from alembert.features.extract import Features
 
 
 __all__ = ["CachedOutputs", "TeacherCache", "build_teacher_cache", "data_fingerprint", "teacher_fingerprint"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from alembert.config_sections import (
+from alembert.config.sections import (
     AugmentConfig,
     DataConfig,
     MobileBertShape,
@@ -19,7 +19,6 @@ from alembert.config_sections import (
     TrainConfig,
     _Frozen,
 )
-from alembert.progressive import expand_progressive
 
 
 __all__ = [
@@ -104,8 +103,8 @@ class StageConfig(_Frozen):
     trainable: list[str] | None = Field(default=None, description="Glob patterns of student parameters to train.")
     progressive: ProgressiveConfig | None = Field(
         default=None,
-        description="A template (`progressive: true`): the run config expands it into stages <name>-1..<name>-L, "
-        "stage l training block l alone on the matches restricted to student layer l (see alembert.progressive).",
+        description="A template (`progressive: true`): a run plan expands it into stages <name>-1..<name>-L, "
+        "stage l training block l alone on the matches restricted to student layer l (objective.progressive).",
     )
 
     @field_validator("progressive", mode="before")
@@ -164,11 +163,6 @@ class DistillConfig(_Frozen):
     output_dir: str = "runs/distill"
     bench_latency: bool = Field(default=True, description="Measure teacher/student CPU latency for the report.")
 
-    @field_validator("stages")
-    @classmethod
-    def _expand_progressive(cls, stages: list[StageConfig], info: ValidationInfo) -> list[StageConfig]:
-        return expand_progressive(stages, info.data.get("student"))
-
     @model_validator(mode="after")
     def _check_stages(self) -> DistillConfig:
         if not self.stages:
@@ -178,18 +172,6 @@ class DistillConfig(_Frozen):
             raise ValueError(f"stages: names must be unique, got {names}")
         if self.data.augment is not None and self.task == "mlm":
             raise ValueError("data.augment: augmentation applies to a task's labelled data, not to task: mlm")
-        from alembert.data.glue import GLUE_TASKS  # noqa: PLC0415 (alembert.data imports this module)
-
-        task = GLUE_TASKS.get(self.task.lower())
-        if task is not None and task.is_regression:  # one output: a softmax over it is constant, the loss is 0
-            for stage in self.stages:
-                for i, match in enumerate(stage.matches):
-                    if match.representation == "logits" and match.loss in DISTRIBUTION_LOSSES and match.weight:
-                        raise ValueError(
-                            f"stages.{stage.name}.matches.{match.name or i}.loss: {match.loss} compares class "
-                            f"distributions, but {self.task} is a regression task (one output); use loss: "
-                            "logits_mse with params: {}"
-                        )
         return self
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 
 Layer indices follow HF ``hidden_states``: 0 is the embedding output, ``k`` the output of block ``k``.
 A requested representation that the model did not return is an error, never a silent zero loss.
-With ``pack=True`` the model runs on the real tokens only (:mod:`alembert.packing`) and every per-token
+With ``pack=True`` the model runs on the real tokens only (:mod:`alembert.features.packing`) and every per-token
 representation comes back in the padded layout, zeros at padded positions.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from alembert.capture import ATTENTION_REPRESENTATIONS, AttentionCapture
-from alembert.packing import PackingPlan, pack_inputs, plan_packing
+from alembert.features.capture import ATTENTION_REPRESENTATIONS, AttentionCapture
+from alembert.features.packing import PackingPlan, pack_inputs, plan_packing
 
 
 __all__ = ["Features", "forward_features", "model_inputs", "representation_width"]
@@ -89,16 +89,17 @@ def forward_features(
 ) -> Features:
     """Run ``model`` on ``batch``, asking for hidden states only if a requested representation needs them.
 
-    Attention representations (:data:`alembert.capture.ATTENTION_REPRESENTATIONS`) are captured by hooks on the
-    requested blocks only (see :class:`alembert.capture.AttentionCapture`); the hooks are removed after the pass.
+    Attention representations (:data:`alembert.features.capture.ATTENTION_REPRESENTATIONS`) are captured by hooks
+    on the requested blocks only (see :class:`alembert.features.capture.AttentionCapture`); the hooks are removed
+    after the pass.
 
     Args:
         model: a transformers encoder, possibly DDP-wrapped.
         batch: padded model inputs (extra keys such as ``labels`` are ignored).
         requested: ``(representation, layer)`` pairs.
-        pack: run on the real tokens only (see :mod:`alembert.packing`; the caller checks
-            :func:`alembert.packing.packing_blocker` and that no loss reads padded positions or logits). A batch
-            that is not right-padded runs padded.
+        pack: run on the real tokens only (see :mod:`alembert.features.packing`; the caller checks
+            :func:`alembert.features.packing.model_packing_blocker` and that no loss reads padded positions or
+            logits). A batch that is not right-padded runs padded.
     """
     requested = list(requested)
     needs_hidden = any(rep in _HIDDEN_REPRESENTATIONS for rep, _ in requested)

@@ -1,0 +1,42 @@
+"""Run configuration: frozen, validated pydantic models (:mod:`.schema`, :mod:`.sections`), their YAML
+serialisation (:mod:`.io`) and the shipped recipes (:mod:`.recipes`). Imports nothing of alembert but its errors."""
+
+from alembert.config.io import apply_overrides, dump_config, load_config, parse_config
+from alembert.config.schema import (
+    DISTRIBUTION_LOSSES,
+    REPRESENTATIONS,
+    DistillConfig,
+    FinetuneConfig,
+    MatchConfig,
+    ProgressiveConfig,
+    StageConfig,
+)
+from alembert.config.sections import (
+    AugmentConfig,
+    DataConfig,
+    MobileBertShape,
+    StudentConfig,
+    TeacherConfig,
+    TrainConfig,
+)
+
+
+__all__ = [
+    "DISTRIBUTION_LOSSES",
+    "REPRESENTATIONS",
+    "AugmentConfig",
+    "DataConfig",
+    "DistillConfig",
+    "FinetuneConfig",
+    "MatchConfig",
+    "MobileBertShape",
+    "ProgressiveConfig",
+    "StageConfig",
+    "StudentConfig",
+    "TeacherConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "dump_config",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,189 @@
+""":func:`distill`: teacher → student, stage by stage. Everything that can fail on user input is checked first
+(inputs, models, the planned stages), then each stage trains with the one loop, and the run leaves a complete
+folder behind: the student, its metrics, report and model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from alembert.augment.dataset import augmented_data_config
+from alembert.config import DistillConfig
+from alembert.data.sources import load_mlm_data, load_task_data
+from alembert.errors import ConfigError, ModelError
+from alembert.models.load import check_model_source, load_model, load_tokenizer
+from alembert.models.student import build_student
+from alembert.report.compare import write_comparison
+from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
+from alembert.run.assistants import distill_assistants
+from alembert.run.context import (
+    DistillResult,
+    RunContext,
+    build_eval_fn,
+    final_metrics,
+    prepare_output,
+    stage_summary,
+)
+from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
+from alembert.tasks.glue import GlueTask, get_task
+from alembert.train.checkpoint import write_json_atomic
+from alembert.train.loop import StageResult
+
+
+__all__ = ["DistillResult", "distill"]
+
+
+def _check_vocab(
+    teacher_tokenizer: PreTrainedTokenizerBase, student_path: str | None, teacher_vocab: int, student_vocab: int
+) -> None:
+    if student_vocab != teacher_vocab:
+        raise ModelError(
+            f"teacher and student vocabularies differ (teacher {teacher_vocab} tokens, student {student_vocab}); "
+            "distillation needs a shared tokenizer"
+        )
+    if student_path is not None and Path(student_path, "tokenizer_config.json").is_file():
+        student_tokenizer = load_tokenizer(student_path)
+        if student_tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
+            raise ModelError(f"student tokenizer at {student_path} differs from the teacher's; use the same vocab")
+
+
+def _load_inputs(config: DistillConfig):
+    """Everything that can fail on user input, checked before any model weights are loaded or trained."""
+    task = None if config.task == "mlm" else get_task(config.task)
+    teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
+    if config.student.path is not None:
+        check_model_source(config.student.path, what="student")
+    _check_max_length(config.data.max_length, teacher_config)
+    tokenizer = load_tokenizer(config.teacher.path, revision=config.teacher.revision)
+    data_config = config.data
+    if task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
+        data_config = augmented_data_config(data_config, task)
+    data = load_mlm_data(data_config, tokenizer) if task is None else load_task_data(data_config, task, tokenizer)
+    if data.train is None or (isinstance(data.train, datasets.Dataset) and len(data.train) == 0):
+        raise ConfigError("data.train: the training set is empty")
+    return task, teacher_config, tokenizer, data
+
+
+def _check_max_length(max_length: int, model_config: Any) -> None:
+    """Tokens past the position embeddings would fail deep in the first forward pass; say so now."""
+    positions = getattr(model_config, "max_position_embeddings", None)
+    if positions is None:
+        return
+    offset = model_config.pad_token_id + 1 if model_config.model_type in ("roberta", "xlm-roberta", "mpnet") else 0
+    if max_length > positions - offset:
+        raise ConfigError(
+            f"data.max_length {max_length} exceeds the teacher's {positions - offset} position embeddings; "
+            f"set data.max_length <= {positions - offset}"
+        )
+
+
+def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
+    """Distil the teacher into a student, stage by stage, and write the run folder.
+
+    The run folder holds ``student/`` (weights, tokenizer, model card; no projection weights), ``metrics.json``
+    (teacher and student scores, parameter counts, retention, latency), the resolved ``config.yaml``,
+    ``checkpoints/<stage>/`` and ``log.jsonl``. With ``assistants``, each hop is a run folder ``assistant-k/``
+    and the top-level files describe the last hop (its teacher is the last assistant).
+
+    Args:
+        config: the validated run configuration.
+        resume: continue an interrupted run in ``config.output_dir`` from its last checkpoint.
+
+    Returns:
+        Paths and metrics of the finished run.
+    """
+    output_dir = Path(config.output_dir)
+    prepare_output(output_dir, resume, config)
+    if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
+        config = distill_assistants(config, resume=resume, run=distill)
+    task, _teacher_config, tokenizer, data = _load_inputs(config)
+    check_task_losses(config.stages, task)
+    head = _head(config, task)
+    set_seed(config.train.seed)
+    teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
+    if config.student.path is not None:
+        student, init = load_model(config.student.path, head=head, task=task), None
+    else:
+        student, init = build_student(teacher, config.student, masked_lm=task is None)
+    _check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
+    plans = plan_stages(config, teacher, student, output_dir)
+    run = RunContext.open(config, output_dir, resume=resume)
+    run.log.event(
+        "start",
+        recipe=config.recipe,
+        teacher=config.teacher.path,
+        resume=resume,
+        student_init=None if init is None else list(init.teacher_layers),
+        stages=[plan.name for plan in plans],
+    )
+    teacher = teacher.to(run.accelerator.device).eval().requires_grad_(False)
+    evaluation: tuple = (None, None)  # a head-less (base) student has no output to score
+    if head != "base":
+        evaluation = build_eval_fn(task, data, tokenizer, run.accelerator, config.train)
+    eval_fn, main_metric = evaluation
+    teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, run.accelerator)
+    results: dict[str, StageResult] = {}
+    for plan in plans:
+        results[plan.name] = run_planned_stage(
+            plan, run, config=config, models=(student, teacher), data=data, tokenizer=tokenizer, evaluation=evaluation
+        )
+    last = plans[-1]  # its evaluations may already have scored the final weights
+    student_metrics = final_metrics(results[last.name], last.train) if eval_fn else None
+    if student_metrics is None:
+        student_metrics = eval_fn(student) if eval_fn is not None else {}
+    report = RunReport(
+        task=config.task,
+        recipe=config.recipe,
+        teacher_path=config.teacher.path,
+        main_metric=main_metric,
+        teacher_metrics=teacher_metrics,
+        student_metrics=student_metrics,
+        stages={name: stage_summary(r) for name, r in results.items()},
+        student_init=None if init is None else list(init.teacher_layers),
+    )
+    if config.bench_latency and run.accelerator.is_main_process:
+        report.latency = measure_pair_latency(teacher, student)
+    report.fill_parameters(teacher, student)
+    student_dir = output_dir / "student"
+    run.save_folder(student_dir, lambda tmp: _save_student(student, tokenizer, tmp, report))
+    if run.accelerator.is_main_process:
+        write_json_atomic(output_dir / "metrics.json", report.to_dict())
+        write_report(report, output_dir)
+        title = f"{config.recipe or 'distill'}: teacher vs student"
+        write_comparison([output_dir], output_dir, markdown=False, title=title)  # report.html + figures
+    run.log.event("end", **{f"student_{k}": v for k, v in student_metrics.items()})
+    run.close()
+    return DistillResult(output_dir, student_dir, report.to_dict())
+
+
+def _head(config: DistillConfig, task: GlueTask | None) -> str:
+    """``base`` (no head at all) for general distillation whose losses never read the MLM head (TinyBERT)."""
+    if task is not None:
+        return "sequence_classification"
+    reads_head = any(
+        stage.task_loss_weight > 0 or any(m.representation == "logits" and m.weight > 0 for m in stage.matches)
+        for stage in config.stages
+    )
+    return "masked_lm" if reads_head else "base"
+
+
+def _teacher_metrics(output_dir: Path, teacher, eval_fn, accelerator: Accelerator) -> dict[str, float]:
+    cached = output_dir / "teacher_metrics.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    metrics = eval_fn(teacher) if eval_fn is not None else {}
+    if accelerator.is_main_process:
+        write_json_atomic(cached, metrics)
+    return metrics
+
+
+def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport) -> None:
+    student.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    write_model_card(folder / "README.md", report)

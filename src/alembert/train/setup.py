@@ -1,0 +1,189 @@
+"""Setting a stage up for the loop: what it trains, with what, and where it resumes (see :mod:`.loop`).
+
+Accelerate owns devices, precision, gradient accumulation and distribution. The teacher is frozen, in eval
+mode, under ``no_grad``, placed on the device and never wrapped or optimised.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+
+from alembert.config import TrainConfig
+from alembert.data.streaming import TextBlockStream, prepare_stream_loader
+from alembert.errors import AlembertError
+from alembert.features.packing import choose_packing
+from alembert.features.teacher_cache import TeacherCache
+from alembert.objective.terms import DistillationObjective
+from alembert.train.checkpoint import TrainerState, latest_checkpoint
+from alembert.train.runlog import RunLog
+
+
+__all__ = ["EvalFn", "PreparedStage", "StageInputs", "StageSpec", "build_optimizer", "freeze_except", "prepare_stage"]
+
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """How one stage trains and where it keeps its files.
+
+    Attributes:
+        name: the stage's name (log keys, messages).
+        cfg: the stage's effective training settings.
+        stage_dir: folder for ``step-N`` checkpoints, ``best/`` and ``snapshots/``.
+        eval_fn: returns dev metrics for a model; ``None`` disables evaluation and best-model selection.
+        main_metric: key of ``eval_fn``'s result that picks the best model.
+        resume: continue from the newest complete checkpoint in ``stage_dir``.
+        snapshot_steps: optimizer steps after which the student is also kept in ``snapshots/step-N``.
+        save_snapshot: writes the (unwrapped) student into a folder (default ``save_pretrained``).
+    """
+
+    name: str
+    cfg: TrainConfig
+    stage_dir: Path
+    eval_fn: EvalFn | None = None
+    main_metric: str | None = None
+    resume: bool = False
+    snapshot_steps: tuple[int, ...] = ()
+    save_snapshot: Callable[[nn.Module, Path], None] | None = None
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What one stage trains with.
+
+    Attributes:
+        accelerator: the run's accelerator (device, precision, accumulation, processes).
+        student: the model being trained (unwrapped).
+        teacher: the frozen teacher, or ``None`` for a fine-tuning stage.
+        objective: the stage's loss terms and projections.
+        train_loader: training batches (not yet prepared).
+        log: the run's JSONL log (and trackers).
+        teacher_cache: precomputed teacher outputs of the training set, read instead of running the teacher.
+    """
+
+    accelerator: Accelerator
+    student: PreTrainedModel
+    teacher: PreTrainedModel | None
+    objective: DistillationObjective
+    train_loader: DataLoader
+    log: RunLog
+    teacher_cache: TeacherCache | None = None
+
+
+@dataclass
+class PreparedStage:
+    """A stage ready for :func:`alembert.train.loop.fit`: prepared modules, its schedule and where it resumes."""
+
+    inputs: StageInputs
+    spec: StageSpec
+    student: nn.Module
+    objective: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loader: DataLoader
+    stream: TextBlockStream | None
+    state: TrainerState
+    total_steps: int
+    runs_teacher: bool
+    pack_teacher: bool
+    pack_student: bool
+
+    @property
+    def epoch_steps(self) -> int:
+        """Optimizer steps per epoch (a stream's whole run counts as one epoch)."""
+        if self.stream is not None:
+            return self.total_steps
+        return math.ceil(len(self.loader) / self.spec.cfg.gradient_accumulation_steps)
+
+
+def freeze_except(model: nn.Module, patterns: list[str] | None) -> int:
+    """Train only parameters whose names match one of ``patterns`` (all when ``None``); returns how many train."""
+    trainable = 0
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(patterns is None or any(fnmatch.fnmatch(name, p) for p in patterns))
+        trainable += int(parameter.requires_grad)
+    if trainable == 0:
+        raise AlembertError(f"trainable: no student parameter matches {patterns}")
+    return trainable
+
+
+def build_optimizer(modules: list[nn.Module], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters; no weight decay on biases and normalisation weights."""
+    decay, no_decay = [], []
+    for module in modules:
+        for name, parameter in module.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            is_norm = parameter.ndim < 2 or "norm" in name.lower()
+            (no_decay if is_norm else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # fused: one kernel per step for all parameters instead of several per tensor (CPU and GPU)
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
+
+
+def _total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    return max(1, math.ceil(cfg.epochs * math.ceil(batches_per_epoch / cfg.gradient_accumulation_steps)))
+
+
+def prepare_stage(inputs: StageInputs, spec: StageSpec) -> PreparedStage:
+    """Place and wrap the models, build the optimizer and schedule, restore a checkpoint, decide packing."""
+    accelerator, cfg, objective = inputs.accelerator, spec.cfg, inputs.objective
+    if inputs.teacher is not None:
+        inputs.teacher.to(accelerator.device).eval().requires_grad_(False)
+    # A text stream is already one share per process and endless; Accelerate neither splits it nor counts it.
+    stream = inputs.train_loader.dataset if isinstance(inputs.train_loader.dataset, TextBlockStream) else None
+    if stream is not None and cfg.max_steps is None:
+        raise AlembertError(f"stage {spec.name}: a streamed training set needs train.max_steps")
+    # Accelerate shards batches across processes and steps the scheduler once per process each optimizer step.
+    batches_per_process = math.ceil(len(inputs.train_loader) / accelerator.num_processes) if stream is None else 0
+    total_steps = _total_steps(cfg, batches_per_process)
+    optimizer = build_optimizer([inputs.student, objective], cfg)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer,
+        int(cfg.warmup_ratio * total_steps) * accelerator.num_processes,
+        total_steps * accelerator.num_processes,
+    )
+    unsplit = inputs.train_loader if stream is None else None
+    if any(True for _ in objective.parameters()):  # projections train with the student
+        student, objective, optimizer, loader, scheduler = accelerator.prepare(
+            inputs.student, objective, optimizer, unsplit, scheduler
+        )
+    else:
+        student, optimizer, loader, scheduler = accelerator.prepare(inputs.student, optimizer, unsplit, scheduler)
+        objective = objective.to(accelerator.device)
+    state = TrainerState()
+    found = latest_checkpoint(spec.stage_dir) if spec.resume else None
+    if found is not None:
+        accelerator.load_state(str(found))
+        state = TrainerState.load(found)
+        inputs.log.event("resume", stage=spec.name, step=state.global_step, checkpoint=str(found))
+    if stream is not None:  # resume at each process's saved reader position, without re-reading
+        stream.shard(accelerator.process_index, accelerator.num_processes, state.stream_positions)
+        loader = prepare_stream_loader(inputs.train_loader, accelerator)
+    base = inputs.objective
+    runs_teacher = inputs.teacher is not None and inputs.teacher_cache is None and base.needs_teacher
+    device = accelerator.device.type
+    pack_teacher = runs_teacher and choose_packing(
+        cfg.pack_sequences, device, inputs.teacher, base.packing_blocker("teacher"), "teacher"
+    )
+    pack_student = choose_packing(
+        cfg.pack_sequences, device, inputs.student, base.packing_blocker("student"), "student"
+    )
+    inputs.log.event("packing", stage=spec.name, teacher=pack_teacher, student=pack_student)
+    return PreparedStage(
+        inputs, spec, student, objective, optimizer, scheduler, loader, stream, state, total_steps, runs_teacher,
+        pack_teacher, pack_student,
+    )  # fmt: skip
