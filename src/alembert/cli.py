@@ -187,7 +187,8 @@ def _cmd_glue(args: argparse.Namespace) -> None:
         base["finetune"] = list(args.finetune_set or [])
         base["distill"] = list(args.distill_set or [])
         config = parse_config(GlueSuiteConfig, apply_overrides(base, args.set or []), source="command line")
-    result = run_glue_suite(config, say=Console().print)
+    rows = args.rows.split(",") if args.rows else None
+    result = run_glue_suite(config, rows=rows, say=Console().print)
     Console().print(result.files["markdown"].read_text(encoding="utf-8"))
     Console().print(f"table: [bold]{result.files['markdown']}[/bold]; report: {result.files['html']}")
 
@@ -359,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-set", action="append", metavar="KEY=VALUE", help="override for every student run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a suite key (e.g. teachers.sst2=…)")
     p.add_argument("--output", help="suite folder (default runs/glue); rerun to continue an interrupted suite")
+    p.add_argument("--rows", help="comma-separated row names: run only these (several processes can share a suite)")
     p.set_defaults(func=_cmd_glue)
 
     p = sub.add_parser("corpus", help="build a general-distillation corpus (segments, deduplicated, shuffled)")

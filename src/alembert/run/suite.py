@@ -67,14 +67,19 @@ def _run(planned: PlannedRun, say: Callable[[str], None]) -> None:
         distill(planned.config, resume=resume)
 
 
-def run_glue_suite(config: GlueSuiteConfig, *, say: Callable[[str], None] = print) -> GlueSuiteResult:
+def run_glue_suite(
+    config: GlueSuiteConfig, *, rows: list[str] | None = None, say: Callable[[str], None] = print
+) -> GlueSuiteResult:
     """Run (or continue) the suite and write ``glue.json``, ``glue.md`` and ``report.html`` in ``output_dir``.
 
     All run configs are built and validated first; then each run is reused if finished, resumed if interrupted,
     or started. Runs are independent folders, so an interrupted suite loses at most its current run's progress
     since that run's last checkpoint. Last, the teacher and each row's student are timed side by side.
+
+    ``rows`` restricts the runs to those rows (several suite processes can share one output folder, each running
+    its own rows or tasks); the table then shows only them, and a final call without ``rows`` tabulates all.
     """
-    runs = plan_glue_suite(config)
+    runs = plan_glue_suite(config, rows)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(config, out / "glue-config.yaml")
@@ -82,7 +87,7 @@ def run_glue_suite(config: GlueSuiteConfig, *, say: Callable[[str], None] = prin
         _run(planned, say)
     scores = collect_scores(config, runs)
     timed = {}
-    if config.latency:
+    if config.latency and rows is None:  # a partial call leaves the timing to the final one
         timed = time_rows(models_to_time(config, runs), say, seq_len=config.latency_seq_len)
     rows = table_rows(config, scores, timed)
     tasks = [t for t in config.tasks if t in scores]

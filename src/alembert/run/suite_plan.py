@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from alembert.config import DISTRIBUTION_LOSSES, DistillConfig, FinetuneConfig
 from alembert.config.io import apply_overrides, parse_config
 from alembert.config.recipes import load_recipe
-from alembert.errors import ConfigError, DataError
+from alembert.errors import ConfigError, DataError, suggest
 from alembert.tasks.glue import get_task
 
 
@@ -76,6 +76,9 @@ class GlueSuiteConfig(_Frozen):
     recipe_overrides: dict[str, list[str]] = Field(
         default_factory=dict, description="--set overrides of one recipe's runs, by recipe name."
     )
+    task_overrides: dict[str, list[str]] = Field(
+        default_factory=dict, description="--set overrides of every student run of one task, by task name."
+    )
     max_train_samples: int | None = Field(default=None, gt=0, description="Cap on each task's training rows.")
     latency: bool = Field(default=True, description="Time every row's student against the teacher, interleaved.")
     latency_seq_len: int = Field(default=128, gt=0, description="Tokens per sequence when timing (batch 1).")
@@ -88,10 +91,10 @@ class GlueSuiteConfig(_Frozen):
             raise ValueError(f"a task is listed twice: {names}")
         return names
 
-    @field_validator("teachers")
+    @field_validator("teachers", "task_overrides")
     @classmethod
-    def _teacher_tasks(cls, teachers: dict[str, str]) -> dict[str, str]:
-        return {get_task(t).name: path for t, path in teachers.items()}
+    def _by_task(cls, by_task: dict[str, object]) -> dict[str, object]:
+        return {get_task(t).name: value for t, value in by_task.items()}
 
     @model_validator(mode="after")
     def _check_rows(self) -> GlueSuiteConfig:
@@ -155,14 +158,22 @@ def _regression_overrides(recipe: DistillConfig) -> list[str]:
     return overrides
 
 
-def plan_glue_suite(config: GlueSuiteConfig) -> list[PlannedRun]:
+def plan_glue_suite(config: GlueSuiteConfig, rows: list[str] | None = None) -> list[PlannedRun]:
     """Every run of the suite, with its config validated now, before any training starts: the general runs,
     then per task the teacher's fine-tuning and each row's run per seed.
+
+    Args:
+        config: the suite.
+        rows: plan only these rows (and the teachers and general runs they need); ``None``: every row.
 
     Raises:
         ConfigError, DataError: a missing task folder, an unknown recipe, or an override that does not validate
             (the message names the row and task).
     """
+    known = [row.name for row in config.all_rows]
+    for name in rows or []:
+        if name not in known:
+            raise ConfigError(f"glue: no row named {name!r}{suggest(name, known)}; rows are {known}")
     out = Path(config.output_dir)
     runs: list[PlannedRun] = []
     generals: dict[str, DistillConfig] = {}
@@ -189,6 +200,8 @@ def plan_glue_suite(config: GlueSuiteConfig) -> list[PlannedRun]:
             runs.append(PlannedRun(task, "teacher", finetune))
             teacher_path = str(out / task / "teacher" / "model")
         for row in config.all_rows:
+            if rows is not None and row.name not in rows:
+                continue
             try:
                 runs += _row_runs(config, row, task, data, teacher_path, generals)
             except ConfigError as err:
@@ -225,7 +238,7 @@ def _row_runs(
             settings = [*config.finetune, *row.set, f"train.seed={seed}", f"output_dir={folder}"]
             planned = parse_config(FinetuneConfig, apply_overrides(base, settings), source="glue")
         else:
-            extra = [*config.distill, *row.set]
+            extra = [*config.distill, *config.task_overrides.get(task, []), *row.set]
             common = [f"task={task}", f"teacher.path={teacher_path}", *data_sets, *student, *extra]
             if get_task(task).is_regression:
                 common += _regression_overrides(load_recipe(row.recipe, extra))  # as configured: its logit losses

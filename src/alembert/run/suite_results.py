@@ -94,6 +94,8 @@ def table_rows(config: GlueSuiteConfig, scores: dict[str, dict[str, Any]], timed
     teacher_scores = {t: e["teacher"] for t, e in scores.items() if e["teacher"] is not None}
     rows = [TableRow("teacher", teacher_scores, **_timing(timed.get("teacher")))]
     for row in config.all_rows:
+        if not any(row.name in e for e in scores.values()):
+            continue  # not run by this call
         row_scores = {t: e[row.name]["median"] for t, e in scores.items() if row.name in e}
         seeds = {t: e[row.name]["seeds"] for t, e in scores.items() if row.name in e}
         note = f"from {row.student}" if row.student else ""
