@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig
+from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, BertConfig
 
 from alembert.config import StudentConfig
 from alembert.config.recipes import list_recipes, load_recipe
@@ -24,7 +24,10 @@ def test_recipe_loads_and_resolves(name):
     # per-head attention maps need equal head counts: a recipe that fixes the student's (TinyBERT: 12) gets a
     # stand-in teacher with as many
     teacher_config = tiny_config("bert", layers=6, hidden=48, heads=config.student.num_heads or 4, ffn=96)
-    teacher = (AutoModelForMaskedLM if mlm else AutoModelForSequenceClassification).from_config(teacher_config)
+    auto = AutoModelForMaskedLM if mlm else AutoModelForSequenceClassification
+    if config.task == "embedding":  # a head-less sentence encoder
+        auto = AutoModel
+    teacher = auto.from_config(teacher_config)
     if config.student.path is None:
         student, _ = build_student(teacher, config.student, masked_lm=mlm)
     else:
@@ -58,3 +61,11 @@ def _resolve_mobilebert(config, mlm: bool) -> None:
 def test_mobilebert_recipes_ship():
     names = {"mobilebert-progressive", "mobilebert-joint", "mobilebert-auxiliary", "mobilebert-task", "ibbert-teacher"}
     assert names <= set(list_recipes())
+
+
+def test_embedding_recipes_ship():
+    assert {"embedding-distil", "embedding-minilmv2"} <= set(list_recipes())
+    for name in ("embedding-distil", "embedding-minilmv2"):
+        config = load_recipe(name)
+        assert config.task == "embedding"
+        assert any(m.representation == "sentence_embedding" for s in config.stages for m in s.matches)

@@ -5,6 +5,8 @@ from alembert.config.io import apply_overrides, dump_config, load_config, parse_
 from alembert.config.schema import (
     DISTRIBUTION_LOSSES,
     REPRESENTATIONS,
+    SEQUENCE_REPRESENTATIONS,
+    TEXT_TASKS,
     DistillConfig,
     FinetuneConfig,
     MatchConfig,
@@ -25,6 +27,8 @@ from alembert.config.sections import (
 __all__ = [
     "DISTRIBUTION_LOSSES",
     "REPRESENTATIONS",
+    "SEQUENCE_REPRESENTATIONS",
+    "TEXT_TASKS",
     "AugmentConfig",
     "DataConfig",
     "DistillConfig",

@@ -24,6 +24,8 @@ from alembert.config.sections import (
 __all__ = [
     "DISTRIBUTION_LOSSES",
     "REPRESENTATIONS",
+    "SEQUENCE_REPRESENTATIONS",
+    "TEXT_TASKS",
     "AugmentConfig",
     "DataConfig",
     "DistillConfig",
@@ -45,8 +47,13 @@ Representation = Literal[
     "attention_probs",
     "value_relation",
     "qkv_relation",
+    "sentence_embedding",
 ]
 REPRESENTATIONS: tuple[str, ...] = Representation.__args__  # type: ignore[attr-defined]
+# Sequence-level representations: one vector per example, no layer to choose.
+SEQUENCE_REPRESENTATIONS: tuple[str, ...] = ("logits", "sentence_embedding")
+# Tasks on unlabelled text: masked-LM general distillation, and sentence-embedding distillation.
+TEXT_TASKS: tuple[str, ...] = ("mlm", "embedding")
 # Logit losses that compare class distributions: meaningless on a regression task's single output.
 DISTRIBUTION_LOSSES: tuple[str, ...] = ("kl_div", "soft_ce")
 
@@ -72,9 +79,9 @@ class MatchConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check_layers(self) -> MatchConfig:
-        if self.representation == "logits":
+        if self.representation in SEQUENCE_REPRESENTATIONS:
             if self.layers is not None or self.teacher_layer is not None or self.student_layer is not None:
-                raise ValueError("a logits match takes no layers")
+                raise ValueError(f"a {self.representation} match takes no layers")
         elif self.layers is None and (self.teacher_layer is None or self.student_layer is None):
             if self.representation != "embeddings":
                 raise ValueError(f"a {self.representation} match needs `layers` or teacher_layer and student_layer")
@@ -149,7 +156,10 @@ class DistillConfig(_Frozen):
     """A whole distillation run."""
 
     recipe: str | None = Field(default=None, description="Recipe name recorded in the model card.")
-    task: str = Field(description="GLUE task name (e.g. sst2), or 'mlm' for general distillation on raw text.")
+    task: str = Field(
+        description="GLUE task name (e.g. sst2); 'mlm' for general distillation on raw text; 'embedding' for a "
+        "sentence-embedding student distilled on unlabelled sentences (a text/JSONL file or a corpus folder)."
+    )
     teacher: TeacherConfig
     student: StudentConfig = Field(default_factory=StudentConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -170,8 +180,8 @@ class DistillConfig(_Frozen):
         names = [s.name for s in self.stages]
         if len(names) != len(set(names)):
             raise ValueError(f"stages: names must be unique, got {names}")
-        if self.data.augment is not None and self.task == "mlm":
-            raise ValueError("data.augment: augmentation applies to a task's labelled data, not to task: mlm")
+        if self.data.augment is not None and self.task in TEXT_TASKS:
+            raise ValueError(f"data.augment: augmentation applies to a task's labelled data, not to task: {self.task}")
         return self
 
     @model_validator(mode="after")
@@ -184,7 +194,8 @@ class DistillConfig(_Frozen):
                 )
             for stage in self.stages:
                 for i, match in enumerate(stage.matches):
-                    if match.representation != "logits" and match.weight > 0 and match.mask != "attention_mask":
+                    sequence_level = match.representation in SEQUENCE_REPRESENTATIONS  # pooled over real tokens
+                    if not sequence_level and match.weight > 0 and match.mask != "attention_mask":
                         raise ValueError(
                             f"stages.{stage.name}.matches.{match.name or i}.mask: teacher.cache keeps real tokens "
                             f"only, so a {match.representation} match must ignore padding; set mask: attention_mask"
@@ -198,6 +209,22 @@ class DistillConfig(_Frozen):
                         f"data.streaming: stage '{stage.name}' needs train.max_steps (a stream has no length, so "
                         "epochs cannot be counted)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _check_embedding_task(self) -> DistillConfig:
+        if self.task == "embedding":
+            for stage in self.stages:
+                if stage.task_loss_weight > 0:
+                    raise ValueError(
+                        f"stages.{stage.name}.task_loss_weight: task embedding has no labels; set it to 0"
+                    )
+                for i, match in enumerate(stage.matches):
+                    if match.representation == "logits":
+                        raise ValueError(
+                            f"stages.{stage.name}.matches.{match.name or i}: task embedding has no logits; match "
+                            "sentence_embedding (or hidden states) instead"
+                        )
         return self
 
 

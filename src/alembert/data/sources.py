@@ -16,7 +16,7 @@ from alembert.errors import DataError
 from alembert.tasks.glue import GlueTask
 
 
-__all__ = ["TaskData", "load_examples", "load_mlm_data", "load_task_data"]
+__all__ = ["TaskData", "load_examples", "load_mlm_data", "load_sentence_data", "load_task_data", "sentence_file"]
 
 
 @dataclass
@@ -152,3 +152,37 @@ def _text_stream(cfg: DataConfig, tokenizer: PreTrainedTokenizerBase) -> TextBlo
         )
     next(iter(stream))  # fails now on an empty, unreadable or malformed corpus
     return stream
+
+
+def sentence_file(path: str | Path, format: str = "auto") -> Path:
+    """The file of unlabelled sentences behind ``data.train``: the file itself, or a corpus builder's folder
+    (its ``corpus.jsonl``).
+
+    Raises:
+        DataError: a missing file, or a folder without ``corpus.jsonl``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        corpus = path / "corpus.jsonl"
+        if not corpus.is_file():
+            raise DataError(f"data.train: folder {path} has no corpus.jsonl (alembert corpus output); give a file")
+        return corpus
+    if not path.is_file():
+        raise DataError(f"data.train: '{path}' not found")
+    return path
+
+
+def load_sentence_data(cfg: DataConfig, tokenizer: PreTrainedTokenizerBase) -> TaskData:
+    """Unlabelled sentences for embedding distillation (``task: embedding``): one per line of a text file, the
+    ``text`` field (or ``data.text_columns[0]``) of a JSONL/parquet file, or a corpus builder's folder."""
+    if cfg.train is None:
+        raise DataError(
+            "data.train: embedding distillation needs a file of sentences (text, JSONL or a corpus folder)"
+        )
+    text_column = cfg.text_columns[0] if cfg.text_columns else "text"
+    texts = read_text_corpus(sentence_file(cfg.train), text_column=text_column)
+    if cfg.max_train_samples:
+        texts = texts[: cfg.max_train_samples]
+    train = tokenize_texts(texts, tokenizer, max_length=cfg.max_length)
+    inputs = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in train.column_names]
+    return TaskData(train=train.with_format(None, columns=inputs))

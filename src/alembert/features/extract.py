@@ -116,7 +116,7 @@ def forward_features(
 
 
 def representation_width(config: Any, representation: str) -> int:
-    """Feature width of a hidden-state representation (the encoder's ``hidden_size``)."""
-    if representation not in _HIDDEN_REPRESENTATIONS:
+    """Feature width of a hidden-state representation or of a one-mode sentence embedding (``hidden_size``)."""
+    if representation not in (*_HIDDEN_REPRESENTATIONS, "sentence_embedding"):
         raise ValueError(f"{representation} has no feature width to project")
     return int(config.hidden_size)

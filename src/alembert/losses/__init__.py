@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from alembert.losses.attention import attention_kl, attention_mse
+from alembert.losses.embedding import similarity_kl
 from alembert.losses.hidden import cosine_embedding, mse
 from alembert.losses.logits import hard_label_loss, kl_div_with_temperature, logits_mse, soft_cross_entropy
 from alembert.losses.relations import qkv_relation_kl, value_relation_kl
@@ -24,6 +25,7 @@ LOSSES: dict[str, LossFn] = {
     "attention_kl": attention_kl,
     "value_relation_kl": value_relation_kl,
     "qkv_relation_kl": qkv_relation_kl,
+    "similarity_kl": similarity_kl,
 }
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "logits_mse",
     "mse",
     "qkv_relation_kl",
+    "similarity_kl",
     "soft_cross_entropy",
     "value_relation_kl",
 ]

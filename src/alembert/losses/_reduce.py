@@ -32,4 +32,13 @@ def check_same_shape(student: Tensor, teacher: Tensor, what: str) -> None:
         )
 
 
-__all__ = ["check_same_shape", "masked_mean"]
+def check_same_batch(student: Tensor, teacher: Tensor, what: str) -> None:
+    """Raise ``ValueError`` unless both are ``(batch, dim)`` with the same batch size (widths may differ)."""
+    if student.ndim != 2 or teacher.ndim != 2 or student.shape[0] != teacher.shape[0]:
+        raise ValueError(
+            f"{what}: expected (batch, dim) tensors of one batch, got student {tuple(student.shape)} and teacher "
+            f"{tuple(teacher.shape)}"
+        )
+
+
+__all__ = ["check_same_batch", "check_same_shape", "masked_mean"]

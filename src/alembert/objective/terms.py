@@ -18,6 +18,7 @@ from alembert.config import MatchConfig, StageConfig
 from alembert.errors import ConfigError, suggest
 from alembert.features.extract import Features, representation_width
 from alembert.losses import LOSSES, LossFn, hard_label_loss
+from alembert.models.sentence import SentencePooling, pool
 from alembert.objective.checks import check_attention_match
 from alembert.objective.layer_maps import check_layer, expand_layer_map
 
@@ -55,6 +56,8 @@ class ResolvedMatch:
 def _layer_pairs(match: MatchConfig, teacher_layers: int, student_layers: int) -> list[tuple[int | None, int | None]]:
     if match.representation == "logits":
         return [(None, None)]
+    if match.representation == "sentence_embedding":  # pooled from the last layers
+        return [(teacher_layers, student_layers)]
     if match.layers is not None:
         pairs = expand_layer_map(match.layers, teacher_layers, student_layers)
         if match.student_layer is None:
@@ -100,7 +103,8 @@ def resolve_matches(
         for teacher_layer, student_layer in pairs:
             name = base if len(pairs) == 1 else f"{base}/t{teacher_layer}-s{student_layer}"
             projection = None
-            if match.representation in ("hidden", "embeddings"):
+            relational = match.representation == "sentence_embedding" and match.loss == "similarity_kl"
+            if match.representation in ("hidden", "embeddings", "sentence_embedding") and not relational:
                 t_width = representation_width(teacher_config, match.representation)
                 s_width = representation_width(student_config, match.representation)
                 if match.projection == "linear":
@@ -153,6 +157,8 @@ def objective_packing_blocker(matches: list[ResolvedMatch], task_loss_weight: fl
     for match in matches:
         if match.representation == "logits":
             return f"match '{match.name}' reads logits"
+        if match.representation == "sentence_embedding":  # pooled over the attention mask: exact when packed
+            continue
         if match.mask != "attention_mask":
             return f"match '{match.name}' reads padded positions (mask: {match.mask}, not attention_mask)"
     return None
@@ -166,19 +172,28 @@ class DistillationObjective(nn.Module):
         task_loss_weight: weight of the student's supervised loss (CE, MSE or MLM); 0 disables it.
         teacher_config: teacher config (projection output widths).
         student_config: student config (projection input widths).
+        pooling: how ``sentence_embedding`` terms pool the last hidden states (the teacher's pooling, for both
+            models; a projection applies before the normalisation).
     """
 
     def __init__(
-        self, matches: list[ResolvedMatch], task_loss_weight: float, teacher_config: Any, student_config: Any
+        self,
+        matches: list[ResolvedMatch],
+        task_loss_weight: float,
+        teacher_config: Any,
+        student_config: Any,
+        pooling: SentencePooling | None = None,
     ) -> None:
         super().__init__()
         self.matches = list(matches)
         self.task_loss_weight = float(task_loss_weight)
+        self.pooling = pooling or SentencePooling()
         self.projections = nn.ModuleDict()
         for match in self.matches:
             if match.projection and match.projection not in self.projections:
-                in_width = representation_width(student_config, match.representation)
-                out_width = representation_width(teacher_config, match.representation)
+                widen = len(self.pooling.modes) if match.representation == "sentence_embedding" else 1
+                in_width = representation_width(student_config, match.representation) * widen
+                out_width = representation_width(teacher_config, match.representation) * widen
                 self.projections[_module_key(match.projection)] = nn.Linear(in_width, out_width)
 
     @property
@@ -192,7 +207,10 @@ class DistillationObjective(nn.Module):
 
     def requested(self, side: str) -> set[tuple[str, int | None]]:
         """``(representation, layer)`` pairs this objective reads from ``side`` (``teacher`` or ``student``)."""
-        return {(m.representation, m.teacher_layer if side == "teacher" else m.student_layer) for m in self.matches}
+        return {
+            (_read_as(m.representation), m.teacher_layer if side == "teacher" else m.student_layer)
+            for m in self.matches
+        }
 
     def forward(
         self, student: Features, teacher: Features | None, batch: Mapping[str, Tensor]
@@ -211,10 +229,17 @@ class DistillationObjective(nn.Module):
         total = torch.zeros((), device=batch["input_ids"].device)
         for match in self.matches:
             assert teacher is not None
-            student_value = student.get(match.representation, match.student_layer)
-            teacher_value = teacher.get(match.representation, match.teacher_layer)
+            student_value = student.get(_read_as(match.representation), match.student_layer)
+            teacher_value = teacher.get(_read_as(match.representation), match.teacher_layer)
+            sentence = match.representation == "sentence_embedding"
+            if sentence:
+                mask = batch["attention_mask"]
+                student_value = pool(student_value, mask, self.pooling, normalize=False)
+                teacher_value = pool(teacher_value, mask, self.pooling)
             if match.projection:
                 student_value = self.projections[_module_key(match.projection)](student_value)
+            if sentence and self.pooling.normalize:
+                student_value = torch.nn.functional.normalize(student_value, p=2, dim=-1)
             mask = _mask(match.mask, batch)
             value = match.loss(student_value, teacher_value, mask=mask, **match.params)
             terms[match.name] = value.detach()
@@ -234,6 +259,11 @@ def _output_anchor(features: Features) -> Tensor:
     """Sum of every tensor the model returned (logits; or, for a head-less encoder, the last hidden state and
     the pooler output), so a zero multiple of it reaches every parameter used in the forward pass."""
     return sum(value.float().sum() for value in features.outputs.values() if isinstance(value, Tensor))
+
+
+def _read_as(representation: str) -> str:
+    """The representation a model returns for ``representation`` (a sentence embedding pools hidden states)."""
+    return "hidden" if representation == "sentence_embedding" else representation
 
 
 def _module_key(name: str) -> str:

@@ -13,6 +13,7 @@ from transformers import PreTrainedModel
 
 from alembert.config import DistillConfig
 from alembert.models.load import load_model
+from alembert.models.sentence import SentencePooling, read_pooling, save_sentence_folder
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
 from alembert.run.assistants import distill_assistants
@@ -56,6 +57,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = load_inputs(config)
     check_task_losses(config.stages, task)
+    pooling = read_pooling(config.teacher.path)  # how sentence embeddings are pooled (the teacher's way)
     head = _head(config, task)
     set_seed(config.train.seed)
     teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
@@ -85,8 +87,9 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     results: dict[str, StageResult] = {}
     for plan in plans:
         results[plan.name] = run_planned_stage(
-            plan, run, config=config, models=(student, teacher), data=data, tokenizer=tokenizer, evaluation=evaluation
-        )
+            plan, run, config=config, models=(student, teacher), data=data, tokenizer=tokenizer, evaluation=evaluation,
+            pooling=pooling,
+        )  # fmt: skip
     last = plans[-1]  # its evaluations may already have scored the final weights
     student_metrics = final_metrics(results[last.name], last.train) if eval_fn else None
     if student_metrics is None:
@@ -105,7 +108,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         report.latency = measure_pair_latency(teacher, student)
     report.fill_parameters(teacher, student)
     student_dir = output_dir / "student"
-    run.save_folder(student_dir, lambda tmp: _save_student(student, tokenizer, tmp, report))
+    save = _save_student if config.task != "embedding" else _sentence_saver(pooling, config.data.max_length)
+    run.save_folder(student_dir, lambda tmp: save(student, tokenizer, tmp, report))
     if run.accelerator.is_main_process:
         write_json_atomic(output_dir / "metrics.json", report.to_dict())
         write_report(report, output_dir)
@@ -120,6 +124,8 @@ def _head(config: DistillConfig, task: GlueTask | None) -> str:
     """``base`` (no head at all) for general distillation whose losses never read the MLM head (TinyBERT)."""
     if task is not None:
         return "sequence_classification"
+    if config.task == "embedding":
+        return "base"
     reads_head = any(
         stage.task_loss_weight > 0 or any(m.representation == "logits" and m.weight > 0 for m in stage.matches)
         for stage in config.stages
@@ -141,3 +147,13 @@ def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: Run
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     write_model_card(folder / "README.md", report)
+
+
+def _sentence_saver(pooling: SentencePooling, max_length: int):
+    """Save the student as a sentence-transformers folder that pools as the teacher does."""
+
+    def save(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport) -> None:
+        save_sentence_folder(student, tokenizer, folder, pooling, max_seq_length=pooling.max_seq_length or max_length)
+        write_model_card(folder / "README.md", report)
+
+    return save

@@ -94,6 +94,8 @@ def _shape(config: Any) -> dict[str, Any]:
 
 def _parameters(config: Any, task: str) -> int:
     auto = AutoModelForMaskedLM if task == "mlm" else AutoModelForSequenceClassification
+    if task == "embedding":  # the encoder alone
+        auto = AutoModel
     with torch.device("meta"):
         try:
             model = auto.from_config(config)

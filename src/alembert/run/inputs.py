@@ -9,8 +9,8 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from alembert.augment.dataset import augmented_data_config
-from alembert.config import DistillConfig
-from alembert.data.sources import TaskData, load_mlm_data, load_task_data
+from alembert.config import TEXT_TASKS, DistillConfig
+from alembert.data.sources import TaskData, load_mlm_data, load_sentence_data, load_task_data
 from alembert.errors import ConfigError, ModelError
 from alembert.models.load import check_model_source, load_tokenizer
 from alembert.tasks.glue import GlueTask, get_task
@@ -44,7 +44,7 @@ def load_inputs(
         augment: make (or reuse) the TinyBERT-augmented training set when ``data.augment`` is set; ``False``
             reads the original training set (``--dry-run``).
     """
-    task = None if config.task == "mlm" else get_task(config.task)
+    task = None if config.task in TEXT_TASKS else get_task(config.task)
     teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
     if config.student.path is not None:
         check_model_source(config.student.path, what="student")
@@ -53,7 +53,12 @@ def load_inputs(
     data_config = config.data
     if augment and task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
         data_config = augmented_data_config(data_config, task)
-    data = load_mlm_data(data_config, tokenizer) if task is None else load_task_data(data_config, task, tokenizer)
+    if config.task == "embedding":
+        data = load_sentence_data(data_config, tokenizer)
+    elif task is None:
+        data = load_mlm_data(data_config, tokenizer)
+    else:
+        data = load_task_data(data_config, task, tokenizer)
     if data.train is None or (isinstance(data.train, datasets.Dataset) and len(data.train) == 0):
         raise ConfigError("data.train: the training set is empty")
     return task, teacher_config, tokenizer, data

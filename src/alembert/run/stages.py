@@ -20,6 +20,7 @@ from alembert.errors import ConfigError
 from alembert.features.packing import choose_packing
 from alembert.features.teacher_cache import build_teacher_cache
 from alembert.models.load import num_layers
+from alembert.models.sentence import SentencePooling
 from alembert.objective.progressive import expand_progressive
 from alembert.objective.terms import DistillationObjective, ResolvedMatch, objective_packing_blocker, resolve_matches
 from alembert.run.context import RunContext, stage_loader, stage_summary
@@ -111,6 +112,7 @@ def run_planned_stage(
     data: TaskData,
     tokenizer: PreTrainedTokenizerBase,
     evaluation: tuple[EvalFn | None, str | None],
+    pooling: SentencePooling | None = None,
 ) -> StageResult:
     """Train one planned stage (or skip it: finished in an earlier run, or every loss weight 0).
 
@@ -122,6 +124,7 @@ def run_planned_stage(
         data: the tokenised training set (or text stream).
         tokenizer: pads the batches; saved with snapshots.
         evaluation: the dev scorer and its main metric (used when the stage trains the task head).
+        pooling: how ``sentence_embedding`` terms pool (the teacher's pooling).
 
     Returns:
         The stage's result, also written to ``<stage dir>/done.json``.
@@ -138,7 +141,9 @@ def run_planned_stage(
         return StageResult(0, None, None, [], 0.0)
     set_seed(plan.train.seed)
     freeze_except(student, plan.stage.trainable)
-    objective = DistillationObjective(plan.matches, plan.stage.task_loss_weight, teacher.config, student.config)
+    objective = DistillationObjective(
+        plan.matches, plan.stage.task_loss_weight, teacher.config, student.config, pooling=pooling
+    )
     mlm = config.task == "mlm"
     loader = stage_loader(data.train, tokenizer, config.data, plan.train, run.accelerator, mlm=mlm)
     eval_fn, main_metric = evaluation if plan.trains_head else (None, None)
