@@ -59,6 +59,16 @@ def _cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
+    if args.embeddings:
+        from alembert.run.embeddings import evaluate_embeddings
+
+        results = evaluate_embeddings(
+            args.model, args.data, args.output, batch_size=args.batch_size, max_train_samples=args.max_train_samples
+        )
+        Console().print_json(json.dumps(results))
+        return
+    if not args.task:
+        raise AlembertError("evaluate: --task is required (or --embeddings to score sentence embeddings)")
     from alembert.run.evaluate import evaluate
 
     results = evaluate(args.model, args.task, args.data, args.output, batch_size=args.batch_size)
@@ -291,8 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model on a task's dev set; write predictions + metrics JSON")
     p.add_argument("model")
-    p.add_argument("--task", required=True)
-    p.add_argument("--data", required=True, help="GLUE task folder or dev file")
+    p.add_argument("--task", help="GLUE task name (not with --embeddings)")
+    p.add_argument("--data", required=True, help="GLUE task folder or dev file; with --embeddings a GLUE root")
+    p.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="score sentence embeddings (MTEB protocols): STS-B dev Spearman of cosine similarities, logistic "
+        "regression on frozen embeddings for SST-2 and MRPC dev (the folders found under --data)",
+    )
+    p.add_argument("--max-train-samples", type=int, default=2000, help="--embeddings: probe training examples")
     p.add_argument("--output", help="folder for metrics.json and predictions")
     p.add_argument("--batch-size", type=int, default=128)
     p.set_defaults(func=_cmd_evaluate)

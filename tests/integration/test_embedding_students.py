@@ -12,9 +12,10 @@ import torch
 from transformers import AutoModel
 
 from alembert import ConfigError, distill, load_recipe
+from alembert.cli import main
 from alembert.models.load import load_tokenizer
 from alembert.models.sentence import encode, read_pooling
-from tests.conftest import FILLER, NEGATIVE, POSITIVE, make_tokenizer, tiny_config
+from tests.conftest import FILLER, NEGATIVE, POSITIVE, make_tokenizer, tiny_config, write_sst2
 
 
 SHRINK = ["data.max_length=24", "train.batch_size=8", "train.log_every=1", "bench_latency=false", "train.max_steps=3"]
@@ -99,3 +100,41 @@ def test_embedding_task_refuses_logits_and_labels(tmp_path):
         load_recipe("embedding-distil", ["stages.distill.matches.cos.representation=logits"])
     with pytest.raises(ConfigError, match="takes no layers"):
         load_recipe("embedding-distil", ["stages.distill.matches.cos.teacher_layer=2"])
+
+
+def write_embedding_glue(root: Path) -> Path:
+    """Tiny STS-B, SST-2 and MRPC folders in GLUE's layout."""
+    rng = random.Random(3)
+    texts = sentences(60, seed=2)
+    write_sst2(root / "SST-2", train=24, dev=12)
+    (root / "STS-B").mkdir(parents=True)
+    rows = [
+        "sentence1\tsentence2\tscore",
+        *(f"{texts[i]}\t{texts[i + 1]}\t{rng.uniform(0, 5):.2f}" for i in range(20)),
+    ]
+    (root / "STS-B" / "dev.tsv").write_text("\n".join(rows) + "\n")
+    (root / "MRPC").mkdir()
+    for split, start in (("train", 0), ("dev", 30)):
+        rows = ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"]
+        rows += [f"{i % 2}\t{i}\t{i + 1}\t{texts[start + i]}\t{texts[start + i + 1]}" for i in range(12)]
+        (root / "MRPC" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_embedding_run_scores_teacher_and_student_and_evaluate_cli(tmp_path):
+    glue = write_embedding_glue(tmp_path / "glue")
+    extra = [f"data.dev={glue}", "bench_latency=true"]
+    _teacher, student_dir = run(tmp_path, "embedding-distil", extra)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    expected = {"stsb_spearman", "sst2_accuracy", "mrpc_accuracy", "mrpc_f1"}
+    assert set(metrics["teacher_metrics"]) == expected == set(metrics["student_metrics"])
+    assert metrics["main_metric"] == "stsb_spearman" and metrics["retention"] is not None
+    assert metrics["latency"]["batch_size"] == 1 and metrics["latency"]["batch_32"]["batch_size"] == 32
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "stsb_spearman" in report and "At batch 32" in report
+    # alembert evaluate --embeddings scores the saved student the same way
+    code = main(["evaluate", str(student_dir), "--embeddings", "--data", str(glue), "--output", str(tmp_path / "ev")])
+    assert code == 0
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(scored["metrics"]) == expected and scored["pooling"] == "mean+normalize"
+    assert scored["metrics"]["stsb_spearman"] == pytest.approx(metrics["student_metrics"]["stsb_spearman"], abs=1e-3)

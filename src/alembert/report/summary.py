@@ -52,26 +52,35 @@ class RunReport:
 
 
 def measure_pair_latency(
-    teacher: nn.Module, student: nn.Module, *, rounds: int = 3, runs: int = 10, seq_len: int = 128
+    teacher: nn.Module,
+    student: nn.Module,
+    *,
+    rounds: int = 3,
+    runs: int = 10,
+    seq_len: int = 128,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
-    """CPU latency at batch 1 of teacher and student, interleaved over ``rounds`` so both see the same machine load.
+    """CPU latency of teacher and student (batch 1 unless told), interleaved over ``rounds`` so both see the same
+    machine load.
 
     Returns:
         Median-of-rounds milliseconds for each, the speed-up and the environment.
     """
     models = {"teacher": teacher, "student": student}
+    positions = [getattr(m.config, "max_position_embeddings", seq_len) for m in models.values()]
+    seq_len = min(seq_len, *positions)  # a model with fewer positions is timed at its own limit
     devices = {name: model.device for name, model in models.items()}
     for model in models.values():
         model.to("cpu")
     medians: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
-            medians[name].append(measure_latency(model, batch_size=1, seq_len=seq_len, runs=runs).median_ms)
+            medians[name].append(measure_latency(model, batch_size=batch_size, seq_len=seq_len, runs=runs).median_ms)
     for name, model in models.items():
         model.to(devices[name])
     result = {name: sorted(values)[len(values) // 2] for name, values in medians.items()}
     return {
-        "batch_size": 1,
+        "batch_size": batch_size,
         "seq_len": seq_len,
         "teacher_ms": result["teacher"],
         "student_ms": result["student"],
@@ -129,6 +138,12 @@ def _markdown_table(report: RunReport) -> str:
         lines.append(
             f"Speed-up at batch 1: **{report.latency['speedup']:.2f}×** "
             f"({report.latency['environment']['processor']}, {torch.get_num_threads()} threads)."
+        )
+    batched = report.latency.get("batch_32")
+    if batched:
+        lines.append(
+            f"At batch 32: teacher {batched['teacher_ms']:.1f} ms, student {batched['student_ms']:.1f} ms "
+            f"(**{batched['speedup']:.2f}×**)."
         )
     return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from alembert.run.context import (
     prepare_output,
     stage_summary,
 )
+from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
 from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
 from alembert.run.students import make_student
@@ -58,6 +59,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     task, _teacher_config, tokenizer, data = load_inputs(config)
     check_task_losses(config.stages, task)
     pooling = read_pooling(config.teacher.path)  # how sentence embeddings are pooled (the teacher's way)
+    embedding_tasks = find_embedding_tasks(config.data.dev) if config.task == "embedding" and config.data.dev else {}
     head = _head(config, task)
     set_seed(config.train.seed)
     teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
@@ -82,6 +84,12 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     evaluation: tuple = (None, None)  # a head-less (base) student has no output to score
     if head != "base":
         evaluation = build_eval_fn(task, data, tokenizer, run.accelerator, config.train)
+    elif embedding_tasks:  # STS-B Spearman, linear probes on SST-2 / MRPC
+        evaluation = (
+            embedding_eval_fn(embedding_tasks, tokenizer, pooling, max_length=config.data.max_length,
+                              batch_size=config.train.eval_batch_size, max_eval_samples=config.data.max_eval_samples),
+            _embedding_main_metric(embedding_tasks),
+        )  # fmt: skip
     eval_fn, main_metric = evaluation
     teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, run.accelerator)
     results: dict[str, StageResult] = {}
@@ -106,6 +114,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     )
     if config.bench_latency and run.accelerator.is_main_process:
         report.latency = measure_pair_latency(teacher, student)
+        if config.task == "embedding":  # embeddings are computed in batches too
+            report.latency["batch_32"] = measure_pair_latency(teacher, student, batch_size=32, rounds=1, runs=3)
     report.fill_parameters(teacher, student)
     student_dir = output_dir / "student"
     save = _save_student if config.task != "embedding" else _sentence_saver(pooling, config.data.max_length)
@@ -131,6 +141,12 @@ def _head(config: DistillConfig, task: GlueTask | None) -> str:
         for stage in config.stages
     )
     return "masked_lm" if reads_head else "base"
+
+
+def _embedding_main_metric(tasks: dict[str, Path]) -> str:
+    """STS-B Spearman when STS-B is scored, else the first probe's accuracy."""
+    first = next(iter(tasks))
+    return "stsb_spearman" if first == "stsb" else f"{first}_accuracy"
 
 
 def _teacher_metrics(output_dir: Path, teacher, eval_fn, accelerator: Accelerator) -> dict[str, float]:

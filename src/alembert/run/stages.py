@@ -56,8 +56,10 @@ class StagePlan:
 
     @property
     def trains_head(self) -> bool:
-        """Whether a loss of this stage reaches the student's task head (then the stage is evaluated)."""
-        return self.stage.task_loss_weight > 0 or any(m.representation == "logits" for m in self.matches)
+        """Whether a loss of this stage reaches the student's scored output, its task head or its sentence
+        embedding (then the stage is evaluated)."""
+        scored = ("logits", "sentence_embedding")
+        return self.stage.task_loss_weight > 0 or any(m.representation in scored for m in self.matches)
 
 
 def check_task_losses(stages: list[StageConfig], task: GlueTask | None) -> None:
