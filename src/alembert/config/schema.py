@@ -26,6 +26,7 @@ __all__ = [
     "REPRESENTATIONS",
     "SEQUENCE_REPRESENTATIONS",
     "TEXT_TASKS",
+    "WORD_REPRESENTATIONS",
     "AugmentConfig",
     "DataConfig",
     "DistillConfig",
@@ -48,8 +49,12 @@ Representation = Literal[
     "value_relation",
     "qkv_relation",
     "sentence_embedding",
+    "hidden@words",
+    "embeddings@words",
 ]
 REPRESENTATIONS: tuple[str, ...] = Representation.__args__  # type: ignore[attr-defined]
+# Token-level representations compared word by word (mean over each word's pieces): two tokenizers can meet there.
+WORD_REPRESENTATIONS: tuple[str, ...] = ("hidden@words", "embeddings@words")
 # Sequence-level representations: one vector per example, no layer to choose.
 SEQUENCE_REPRESENTATIONS: tuple[str, ...] = ("logits", "sentence_embedding")
 # Tasks on unlabelled text: masked-LM general distillation, and sentence-embedding distillation.
@@ -83,7 +88,7 @@ class MatchConfig(_Frozen):
             if self.layers is not None or self.teacher_layer is not None or self.student_layer is not None:
                 raise ValueError(f"a {self.representation} match takes no layers")
         elif self.layers is None and (self.teacher_layer is None or self.student_layer is None):
-            if self.representation != "embeddings":
+            if self.representation not in ("embeddings", "embeddings@words"):
                 raise ValueError(f"a {self.representation} match needs `layers` or teacher_layer and student_layer")
         elif self.layers is not None and self.teacher_layer is not None:
             raise ValueError(
@@ -180,6 +185,29 @@ class DistillConfig(_Frozen):
         names = [s.name for s in self.stages]
         if len(names) != len(set(names)):
             raise ValueError(f"stages: names must be unique, got {names}")
+        if self.student.tokenizer is not None:
+            if self.task == "mlm":
+                raise ValueError(
+                    "student.tokenizer: task mlm masks one tokenizer's pieces; a student vocabulary of its own is "
+                    "for GLUE tasks and task embedding"
+                )
+            if self.data.augment is not None or self.teacher.cache:
+                raise ValueError(
+                    "student.tokenizer: not with data.augment or teacher.cache (both store one tokenisation)"
+                )
+            if self.assistants:
+                raise ValueError("student.tokenizer: not with assistants (each hop would need its own vocabulary)")
+            for stage in self.stages:
+                for i, match in enumerate(stage.matches):
+                    kind = match.representation
+                    if kind not in SEQUENCE_REPRESENTATIONS and kind not in WORD_REPRESENTATIONS and match.weight:
+                        aligned = f"{kind}@words" if f"{kind}@words" in WORD_REPRESENTATIONS else None
+                        fix = f"use {aligned} (word-aligned)" if aligned else "drop it or use a sequence-level term"
+                        raise ValueError(
+                            f"stages.{stage.name}.matches.{match.name or i}: {kind} compares the teacher's and the "
+                            f"student's tokens one by one, but student.tokenizer gives the student tokens of its own; "
+                            f"{fix}"
+                        )
         if self.data.augment is not None and self.task in TEXT_TASKS:
             raise ValueError(f"data.augment: augmentation applies to a task's labelled data, not to task: {self.task}")
         return self

@@ -13,6 +13,7 @@ __all__ = [
     "DataConfig",
     "MobileBertShape",
     "StudentConfig",
+    "StudentTokenizerConfig",
     "TeacherConfig",
     "TrainConfig",
 ]
@@ -81,6 +82,41 @@ class PruningConfig(_Frozen):
     calibration_batch_size: int = Field(default=32, gt=0)
 
 
+class StudentTokenizerConfig(_Frozen):
+    """A vocabulary of the student's own: trained on the run's training text, or an existing tokenizer folder.
+
+    Teacher and student then tokenise every example separately; sequence-level terms (logits, sentence
+    embeddings) compare as usual, hidden states only word by word (``hidden@words``, see
+    :mod:`alembert.features.alignment`).
+    """
+
+    path: str | None = Field(default=None, description="An existing tokenizer folder (save_pretrained).")
+    vocab_size: int | None = Field(
+        default=None, ge=100, description="Train a vocabulary of this size (the teacher's kind, e.g. WordPiece)."
+    )
+    max_texts: int | None = Field(default=None, gt=0, description="Train on at most this many training texts.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """``tokenizer: 8000`` trains a vocabulary of 8000 tokens; ``tokenizer: path/to/folder`` loads one."""
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, int):
+            return {"vocab_size": data}
+        if isinstance(data, str):
+            return {"path": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StudentTokenizerConfig:
+        if (self.path is None) == (self.vocab_size is None):
+            raise ValueError("student.tokenizer: give either path (a tokenizer folder) or vocab_size (train one)")
+        if self.path is not None and self.max_texts is not None:
+            raise ValueError("student.tokenizer.max_texts: only for a trained vocabulary (vocab_size)")
+        return self
+
+
 class StudentConfig(_Frozen):
     """How the student is built: from a saved model, or from the teacher's config with a new shape."""
 
@@ -104,6 +140,11 @@ class StudentConfig(_Frozen):
     )
     mobilebert: MobileBertShape | None = Field(default=None, description="architecture: mobilebert only.")
     pruning: PruningConfig | None = Field(default=None, description="init: pruned only (default settings if unset).")
+    tokenizer: StudentTokenizerConfig | None = Field(
+        default=None,
+        description="A vocabulary of the student's own (default: the teacher's). Its embedding table starts from "
+        "the mean of the teacher's embeddings of each token's pieces where widths match, else at random.",
+    )
 
     @property
     def pruning_settings(self) -> PruningConfig:
@@ -128,6 +169,13 @@ class StudentConfig(_Frozen):
             raise ValueError("student.mobilebert is set but student.architecture is not mobilebert")
         if self.pruning is not None and self.init != "pruned":
             raise ValueError("student.pruning is set but student.init is not pruned")
+        if self.tokenizer is not None and self.architecture == "mobilebert":
+            raise ValueError("student.tokenizer: a mobilebert student keeps the teacher's vocabulary")
+        if self.tokenizer is not None and (self.path is not None or self.init == "pruned"):
+            raise ValueError(
+                "student.tokenizer: a saved (student.path) or pruned student keeps the vocabulary it has; build the "
+                "student from the teacher's config (init: random, every_other or a layer list)"
+            )
         if self.architecture == "mobilebert" and self.init not in ("random", "teacher"):
             raise ValueError(
                 f"student.init '{self.init}': a mobilebert student has no teacher layers to copy; use init: random, "

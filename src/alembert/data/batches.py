@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from alembert.data.paired import PairedCollator
 from alembert.data.readers import Example
 from alembert.data.streaming import TextBlockStream, stream_loader
 from alembert.errors import DataError
@@ -119,11 +120,13 @@ def build_train_loader(
     length_grouped: bool = True,
     mlm_probability: float | None = None,
     pin_memory: bool = False,
+    student_tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> DataLoader:
     """Shuffled, dynamically padded training batches (masked 80/10/10 when ``mlm_probability`` is set).
 
     A :class:`~alembert.data.streaming.TextBlockStream` is batched in stream order (see its docs). ``pin_memory``
     (for a GPU) lets batches be copied to the device without waiting for the work already queued there.
+    A paired dataset (:mod:`alembert.data.paired`) pads the student's inputs with ``student_tokenizer``.
     """
     if isinstance(dataset, TextBlockStream):
         if mlm_probability is None:
@@ -138,7 +141,9 @@ def build_train_loader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=_collator(tokenizer, mlm_probability),
+        collate_fn=_collator(tokenizer, mlm_probability)
+        if student_tokenizer is None
+        else PairedCollator(tokenizer, student_tokenizer),
         generator=torch.Generator().manual_seed(seed),
         pin_memory=pin_memory,
     )

@@ -117,6 +117,7 @@ def forward_features(
 
 def representation_width(config: Any, representation: str) -> int:
     """Feature width of a hidden-state representation or of a one-mode sentence embedding (``hidden_size``)."""
+    representation = representation.removesuffix("@words")  # word states have their tokens' width
     if representation not in (*_HIDDEN_REPRESENTATIONS, "sentence_embedding"):
         raise ValueError(f"{representation} has no feature width to project")
     return int(config.hidden_size)

@@ -48,9 +48,11 @@ def student_layer_sources(cfg: StudentConfig, teacher_num_layers: int) -> tuple[
     return sources
 
 
-def _student_config(teacher: PreTrainedModel, cfg: StudentConfig, layers: int):
+def _student_config(teacher: PreTrainedModel, cfg: StudentConfig, layers: int, vocab: tuple[int, int] | None = None):
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = layers
+    if vocab is not None:  # a vocabulary of its own: (size, padding id)
+        config.vocab_size, config.pad_token_id = vocab
     if cfg.hidden_size is not None:
         config.hidden_size = cfg.hidden_size
     if cfg.num_heads is not None:
@@ -90,7 +92,7 @@ def copy_teacher_weights(student: nn.Module, teacher: nn.Module, layer_sources: 
 
 
 def build_student(
-    teacher: PreTrainedModel, cfg: StudentConfig, *, masked_lm: bool
+    teacher: PreTrainedModel, cfg: StudentConfig, *, masked_lm: bool, vocab: tuple[int, int] | None = None
 ) -> tuple[PreTrainedModel, StudentInit]:
     """Build the student described by ``cfg`` from the teacher's architecture (not used when ``cfg.path`` is set).
 
@@ -99,6 +101,7 @@ def build_student(
         cfg: the student section of the run config.
         masked_lm: build an MLM head (general distillation) instead of a classification head. A head-less
             teacher (``AutoModel``) gets a head-less student whatever this says.
+        vocab: ``(vocabulary size, padding id)`` of a student tokenizer of its own (default: the teacher's).
 
     Returns:
         The student and a summary of how it was initialised.
@@ -110,7 +113,7 @@ def build_student(
     teacher_layers = num_layers(teacher.config)
     sources = student_layer_sources(cfg, teacher_layers)
     layers = len(sources) if sources else (cfg.num_layers or math.ceil(teacher_layers / 2))
-    config = _student_config(teacher, cfg, layers)
+    config = _student_config(teacher, cfg, layers, vocab)
     if sources and config.hidden_size != teacher.config.hidden_size:
         raise ConfigError(
             f"student.init '{cfg.init}' copies teacher layers, which needs the teacher's hidden size "

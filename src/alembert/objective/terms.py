@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from alembert.config import MatchConfig, StageConfig
 from alembert.errors import ConfigError, suggest
+from alembert.features.alignment import aligned_words
 from alembert.features.extract import Features, representation_width
 from alembert.losses import LOSSES, LossFn, hard_label_loss
 from alembert.models.sentence import SentencePooling, pool
@@ -104,7 +105,8 @@ def resolve_matches(
             name = base if len(pairs) == 1 else f"{base}/t{teacher_layer}-s{student_layer}"
             projection = None
             relational = match.representation == "sentence_embedding" and match.loss == "similarity_kl"
-            if match.representation in ("hidden", "embeddings", "sentence_embedding") and not relational:
+            widths = ("hidden", "embeddings", "sentence_embedding", "hidden@words", "embeddings@words")
+            if match.representation in widths and not relational:
                 t_width = representation_width(teacher_config, match.representation)
                 s_width = representation_width(student_config, match.representation)
                 if match.projection == "linear":
@@ -232,15 +234,22 @@ class DistillationObjective(nn.Module):
             student_value = student.get(_read_as(match.representation), match.student_layer)
             teacher_value = teacher.get(_read_as(match.representation), match.teacher_layer)
             sentence = match.representation == "sentence_embedding"
-            if sentence:
-                mask = batch["attention_mask"]
-                student_value = pool(student_value, mask, self.pooling, normalize=False)
-                teacher_value = pool(teacher_value, mask, self.pooling)
+            mask = _mask(match.mask, batch)
+            if sentence:  # each model pools over its own tokens
+                student_mask = batch.get("student_attention_mask", batch["attention_mask"])
+                student_value = pool(student_value, student_mask, self.pooling, normalize=False)
+                teacher_value = pool(teacher_value, batch["attention_mask"], self.pooling)
+            elif match.representation.endswith("@words"):  # word states over both tokenizations' pieces
+                student_ids = batch.get("student_word_ids")
+                if student_ids is None or "word_ids" not in batch:
+                    raise RuntimeError(f"match '{match.name}' needs word ids in the batch (a paired dataset)")
+                student_value, teacher_value, mask = aligned_words(
+                    student_value, teacher_value, student_ids, batch["word_ids"]
+                )
             if match.projection:
                 student_value = self.projections[_module_key(match.projection)](student_value)
             if sentence and self.pooling.normalize:
                 student_value = torch.nn.functional.normalize(student_value, p=2, dim=-1)
-            mask = _mask(match.mask, batch)
             value = match.loss(student_value, teacher_value, mask=mask, **match.params)
             terms[match.name] = value.detach()
             total = total + match.weight * value
@@ -263,7 +272,9 @@ def _output_anchor(features: Features) -> Tensor:
 
 def _read_as(representation: str) -> str:
     """The representation a model returns for ``representation`` (a sentence embedding pools hidden states)."""
-    return "hidden" if representation == "sentence_embedding" else representation
+    if representation == "sentence_embedding":
+        return "hidden"
+    return representation.removesuffix("@words")
 
 
 def _module_key(name: str) -> str:

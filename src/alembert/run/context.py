@@ -128,6 +128,7 @@ def stage_loader(
     accelerator: Accelerator,
     *,
     mlm: bool = False,
+    student_tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> DataLoader:
     """One stage's training batches: the run's data settings with the stage's batch size and seed (pinned for a GPU).
 
@@ -138,6 +139,7 @@ def stage_loader(
         train: the stage's effective training settings.
         accelerator: the run's accelerator.
         mlm: mask the batches for masked-LM training.
+        student_tokenizer: pads the student's side of a paired dataset (its own vocabulary).
     """
     return build_train_loader(
         dataset,
@@ -147,6 +149,7 @@ def stage_loader(
         length_grouped=data.length_grouped,
         mlm_probability=data.mlm_probability if mlm else None,
         pin_memory=accelerator.device.type == "cuda",
+        student_tokenizer=student_tokenizer,
     )
 
 

@@ -5,15 +5,18 @@ folder behind: the student, its metrics, report and model card."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from alembert.config import DistillConfig
+from alembert.data.sources import TaskData, load_task_data
 from alembert.models.load import load_model
 from alembert.models.sentence import SentencePooling, read_pooling, save_sentence_folder
+from alembert.models.vocab import init_embeddings_from_teacher, same_vocabulary
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
 from alembert.run.assistants import distill_assistants
@@ -29,6 +32,7 @@ from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
 from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
 from alembert.run.students import make_student
+from alembert.run.vocab import student_vocabulary
 from alembert.tasks.glue import GlueTask
 from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import StageResult
@@ -62,12 +66,22 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     embedding_tasks = find_embedding_tasks(config.data.dev) if config.task == "embedding" and config.data.dev else {}
     head = _head(config, task)
     set_seed(config.train.seed)
+    student_tokenizer, paired = student_vocabulary(config, task, tokenizer, output_dir)
+    own_vocab = student_tokenizer is not None and not same_vocabulary(student_tokenizer, tokenizer)
+    if paired is not None:  # every example tokenised by both models' tokenizers
+        data.train = paired
     teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
+    vocab = (len(student_tokenizer), student_tokenizer.pad_token_id) if own_vocab else None
     student, init, pruning = make_student(
         config.student, teacher, head=head, task=task, data=config.data, train_set=data.train, tokenizer=tokenizer,
-        seed=config.train.seed,
+        seed=config.train.seed, vocab=vocab,
     )  # fmt: skip
-    check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
+    embedding_rows = None
+    if own_vocab:
+        embedding_rows = init_embeddings_from_teacher(student, teacher, student_tokenizer, tokenizer)
+    else:
+        check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
+    student_tokenizer = student_tokenizer or tokenizer
     plans = plan_stages(config, teacher, student, output_dir)
     run = RunContext.open(config, output_dir, resume=resume)
     run.log.event(
@@ -80,23 +94,19 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     )
     if pruning is not None:
         run.log.event("pruned", **pruning.to_dict())
+    if own_vocab:
+        run.log.event("student_vocabulary", size=len(student_tokenizer), embedding_rows_from_teacher=embedding_rows)
     teacher = teacher.to(run.accelerator.device).eval().requires_grad_(False)
-    evaluation: tuple = (None, None)  # a head-less (base) student has no output to score
-    if head != "base":
-        evaluation = build_eval_fn(task, data, tokenizer, run.accelerator, config.train)
-    elif embedding_tasks:  # STS-B Spearman, linear probes on SST-2 / MRPC
-        evaluation = (
-            embedding_eval_fn(embedding_tasks, tokenizer, pooling, max_length=config.data.max_length,
-                              batch_size=config.train.eval_batch_size, max_eval_samples=config.data.max_eval_samples),
-            _embedding_main_metric(embedding_tasks),
-        )  # fmt: skip
+    scorers = _Scorers(config, task, data, run.accelerator, pooling, embedding_tasks, tokenizer)
+    evaluation = scorers.build(head, student_tokenizer)  # the student reads its own tokens
+    teacher_eval = scorers.build(head, tokenizer)[0] if own_vocab else evaluation[0]
     eval_fn, main_metric = evaluation
-    teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, run.accelerator)
+    teacher_metrics = _teacher_metrics(output_dir, teacher, teacher_eval, run.accelerator)
     results: dict[str, StageResult] = {}
     for plan in plans:
         results[plan.name] = run_planned_stage(
             plan, run, config=config, models=(student, teacher), data=data, tokenizer=tokenizer, evaluation=evaluation,
-            pooling=pooling,
+            pooling=pooling, student_tokenizer=student_tokenizer if paired is not None else None,
         )  # fmt: skip
     last = plans[-1]  # its evaluations may already have scored the final weights
     student_metrics = final_metrics(results[last.name], last.train) if eval_fn else None
@@ -119,7 +129,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     report.fill_parameters(teacher, student)
     student_dir = output_dir / "student"
     save = _save_student if config.task != "embedding" else _sentence_saver(pooling, config.data.max_length)
-    run.save_folder(student_dir, lambda tmp: save(student, tokenizer, tmp, report))
+    run.save_folder(student_dir, lambda tmp: save(student, student_tokenizer, tmp, report))
     if run.accelerator.is_main_process:
         write_json_atomic(output_dir / "metrics.json", report.to_dict())
         write_report(report, output_dir)
@@ -141,6 +151,34 @@ def _head(config: DistillConfig, task: GlueTask | None) -> str:
         for stage in config.stages
     )
     return "masked_lm" if reads_head else "base"
+
+
+@dataclass(frozen=True)
+class _Scorers:
+    """Builds the dev scorer of a model that reads a given tokenizer's tokens (teacher and student may differ)."""
+
+    config: DistillConfig
+    task: GlueTask | None
+    data: TaskData
+    accelerator: Accelerator
+    pooling: SentencePooling
+    embedding_tasks: dict[str, Path]
+    data_tokenizer: PreTrainedTokenizerBase
+
+    def build(self, head: str, tokenizer: PreTrainedTokenizerBase) -> tuple:
+        config = self.config
+        if head != "base":
+            data = self.data
+            if tokenizer is not self.data_tokenizer:
+                data = load_task_data(config.data, self.task, tokenizer, need_train=False)
+            return build_eval_fn(self.task, data, tokenizer, self.accelerator, config.train)
+        if self.embedding_tasks:  # STS-B Spearman, linear probes on SST-2 / MRPC
+            scorer = embedding_eval_fn(
+                self.embedding_tasks, tokenizer, self.pooling, max_length=config.data.max_length,
+                batch_size=config.train.eval_batch_size, max_eval_samples=config.data.max_eval_samples,
+            )  # fmt: skip
+            return scorer, _embedding_main_metric(self.embedding_tasks)
+        return None, None  # a head-less (base) student has no output to score
 
 
 def _embedding_main_metric(tasks: dict[str, Path]) -> str:

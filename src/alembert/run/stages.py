@@ -115,6 +115,7 @@ def run_planned_stage(
     tokenizer: PreTrainedTokenizerBase,
     evaluation: tuple[EvalFn | None, str | None],
     pooling: SentencePooling | None = None,
+    student_tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> StageResult:
     """Train one planned stage (or skip it: finished in an earlier run, or every loss weight 0).
 
@@ -127,6 +128,8 @@ def run_planned_stage(
         tokenizer: pads the batches; saved with snapshots.
         evaluation: the dev scorer and its main metric (used when the stage trains the task head).
         pooling: how ``sentence_embedding`` terms pool (the teacher's pooling).
+        student_tokenizer: for a paired training set (:mod:`alembert.data.paired`), the student's tokenizer:
+            pads the student's side of each batch and is saved with snapshots.
 
     Returns:
         The stage's result, also written to ``<stage dir>/done.json``.
@@ -147,7 +150,10 @@ def run_planned_stage(
         plan.matches, plan.stage.task_loss_weight, teacher.config, student.config, pooling=pooling
     )
     mlm = config.task == "mlm"
-    loader = stage_loader(data.train, tokenizer, config.data, plan.train, run.accelerator, mlm=mlm)
+    loader = stage_loader(
+        data.train, tokenizer, config.data, plan.train, run.accelerator, mlm=mlm, student_tokenizer=student_tokenizer
+    )
+    saved_tokenizer = student_tokenizer or tokenizer
     eval_fn, main_metric = evaluation if plan.trains_head else (None, None)
     teacher_cache = None
     if config.teacher.cache and objective.needs_teacher:  # teacher outputs computed once, read every epoch
@@ -170,7 +176,7 @@ def run_planned_stage(
         main_metric,
         run.resume,
         snapshot_steps=tuple(plan.train.snapshot_steps),
-        save_snapshot=lambda model, folder: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)),
+        save_snapshot=lambda model, folder: (model.save_pretrained(folder), saved_tokenizer.save_pretrained(folder)),
     )
     inputs = StageInputs(run.accelerator, student, teacher, objective, loader, run.log, teacher_cache)
     result = run_stage(inputs, spec)

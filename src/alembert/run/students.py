@@ -79,8 +79,11 @@ def make_student(
     train_set: datasets.Dataset | TextBlockStream,
     tokenizer: PreTrainedTokenizerBase,
     seed: int,
+    vocab: tuple[int, int] | None = None,
 ) -> tuple[PreTrainedModel, StudentInit | None, PruneReport | None]:
     """Load, build or prune the run's student.
+
+    ``vocab`` is ``(size, padding id)`` of a student tokenizer of its own (``student.tokenizer``).
 
     Returns:
         The student, how it was initialised (``None`` for a saved model) and, for ``init: pruned``, the pruning
@@ -89,7 +92,7 @@ def make_student(
     if cfg.path is not None:
         return load_model(cfg.path, head=head, task=task), None, None
     if cfg.init != "pruned":
-        student, init = build_student(teacher, cfg, masked_lm=task is None)
+        student, init = build_student(teacher, cfg, masked_lm=task is None, vocab=vocab)
         return student, init, None
     settings = cfg.pruning_settings
     if isinstance(settings.layers, list) and len(settings.layers) != pruned_shape(teacher, cfg).num_layers:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from accelerate.utils import gather_object
 
+from alembert.data.paired import student_view
 from alembert.data.streaming import stream_positions
 from alembert.features.extract import forward_features
 from alembert.train.checkpoint import atomic_folder, load_weights, save_best_weights, save_training_state
@@ -176,7 +177,10 @@ class StageTrainer:
                     inputs.teacher, batch, self.requested_teacher, pack=stage.pack_teacher
                 )
             self.packed["teacher"] += teacher_features.packing is not None
-        student_features = forward_features(stage.student, batch, self.requested_student, pack=stage.pack_student)
+        student_batch = student_view(batch)  # its own tokens when it has a vocabulary of its own
+        student_features = forward_features(
+            stage.student, student_batch, self.requested_student, pack=stage.pack_student
+        )
         self.packed["student"] += student_features.packing is not None
         return student_features, teacher_features
 

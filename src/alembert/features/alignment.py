@@ -1,0 +1,91 @@
+"""Word alignment between two tokenizers: token-level states compared word by word.
+
+When the student has a vocabulary of its own, its pieces do not line up with the teacher's ("playing" may be one
+teacher token and ``play ##ing`` for the student). Both tokenizers report each piece's character offsets in the
+text, so every piece can be assigned to the whitespace-separated word it starts in; a word's state is the mean
+of its pieces' states (:func:`word_pool`), and the teacher's and the student's word states are then compared
+like any hidden states. Special tokens (no characters) and words one side truncated away are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from torch import Tensor
+
+
+__all__ = ["aligned_words", "word_ids_from_offsets", "word_pool", "word_spans"]
+
+_WORD = re.compile(r"\S+")
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` character spans of the whitespace-separated words of ``text``."""
+    return [match.span() for match in _WORD.finditer(text)]
+
+
+def word_ids_from_offsets(
+    offsets: Sequence[tuple[int, int]], sequence_ids: Sequence[int | None], texts: Sequence[str]
+) -> list[int]:
+    """The word index of every token of one encoded example (``-1`` for special tokens).
+
+    Args:
+        offsets: each token's ``(start, end)`` characters in its own text (a fast tokenizer's
+            ``return_offsets_mapping``).
+        sequence_ids: which text each token comes from (``0``, ``1`` for a pair; ``None`` for special tokens).
+        texts: the example's one or two texts; the words of the second are numbered after the first's.
+
+    Returns:
+        One word index per token, words numbered across the texts.
+    """
+    spans = [word_spans(text) for text in texts]
+    starts = [[start for start, _ in text_spans] for text_spans in spans]
+    first_word = [0]
+    for text_spans in spans[:-1]:
+        first_word.append(first_word[-1] + len(text_spans))
+    ids = []
+    for (start, end), sequence in zip(offsets, sequence_ids):
+        if sequence is None or end <= start:
+            ids.append(-1)
+            continue
+        word = bisect_right(starts[sequence], start) - 1
+        ids.append(first_word[sequence] + word if word >= 0 else -1)
+    return ids
+
+
+def word_pool(hidden: Tensor, word_ids: Tensor, num_words: int) -> tuple[Tensor, Tensor]:
+    """Mean of each word's pieces.
+
+    Args:
+        hidden: ``(batch, seq, dim)`` token states.
+        word_ids: ``(batch, seq)`` word index per token, ``-1`` for tokens that belong to no word (special tokens,
+            padding).
+        num_words: words per example in the output (at least the largest index + 1).
+
+    Returns:
+        ``(words (batch, num_words, dim), present (batch, num_words) bool)``; absent words are zero.
+    """
+    batch, seq, dim = hidden.shape
+    valid = word_ids >= 0
+    index = word_ids.clamp_min(0).long()
+    weights = valid.to(hidden.dtype)
+    sums = hidden.new_zeros(batch, num_words, dim)
+    sums.scatter_add_(1, index.unsqueeze(-1).expand(batch, seq, dim), hidden * weights.unsqueeze(-1))
+    counts = hidden.new_zeros(batch, num_words).scatter_add_(1, index, weights)
+    return sums / counts.clamp_min(1.0).unsqueeze(-1), counts > 0
+
+
+def aligned_words(
+    student_hidden: Tensor, teacher_hidden: Tensor, student_word_ids: Tensor, teacher_word_ids: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Word states of both sides over the same words, and the mask of words both sides kept.
+
+    Returns:
+        ``(student_words, teacher_words, mask)``: ``(batch, words, dim)`` twice and ``(batch, words)`` bool.
+    """
+    num_words = int(max(student_word_ids.max().item(), teacher_word_ids.max().item(), 0)) + 1
+    student_words, student_present = word_pool(student_hidden, student_word_ids.to(student_hidden.device), num_words)
+    teacher_words, teacher_present = word_pool(teacher_hidden, teacher_word_ids.to(teacher_hidden.device), num_words)
+    return student_words, teacher_words, student_present & teacher_present

@@ -1,0 +1,102 @@
+"""Word alignment of two tokenizers that split the same text differently, checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertTokenizerFast
+
+from alembert.data.paired import PairedCollator, student_view, tokenize_paired
+from alembert.features.alignment import aligned_words, word_ids_from_offsets, word_pool
+
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tokenizer(folder, pieces):
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(SPECIAL + pieces) + "\n")
+    return BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+
+
+@pytest.fixture
+def two_tokenizers(tmp_path):
+    # teacher: "playing" whole, "football" as foot ##ball; student: play ##ing, "football" whole
+    teacher = tokenizer(tmp_path / "t", ["playing", "foot", "##ball", "is", "fun", "!"])
+    student = tokenizer(tmp_path / "s", ["play", "##ing", "football", "is", "fun", "!"])
+    return teacher, student
+
+
+def test_word_ids_follow_offsets(two_tokenizers):
+    teacher, student = two_tokenizers
+    text = "Playing football is fun!"
+    t = teacher(text, return_offsets_mapping=True)
+    s = student(text, return_offsets_mapping=True)
+    assert teacher.convert_ids_to_tokens(t["input_ids"]) == ["[CLS]", "playing", "foot", "##ball", "is", "fun", "!",
+                                                             "[SEP]"]  # fmt: skip
+    assert student.convert_ids_to_tokens(s["input_ids"]) == ["[CLS]", "play", "##ing", "football", "is", "fun", "!",
+                                                             "[SEP]"]  # fmt: skip
+    # words by whitespace: 0 "Playing", 1 "football", 2 "is", 3 "fun!" ("!" starts inside word 3)
+    assert word_ids_from_offsets(t["offset_mapping"], t.sequence_ids(), [text]) == [-1, 0, 1, 1, 2, 3, 3, -1]
+    assert word_ids_from_offsets(s["offset_mapping"], s.sequence_ids(), [text]) == [-1, 0, 0, 1, 2, 3, 3, -1]
+
+
+def test_word_ids_of_a_pair_number_the_second_text_after_the_first(two_tokenizers):
+    teacher, _ = two_tokenizers
+    encoded = teacher("fun football", "is playing", return_offsets_mapping=True)
+    ids = word_ids_from_offsets(encoded["offset_mapping"], encoded.sequence_ids(), ["fun football", "is playing"])
+    # [CLS] fun foot ##ball [SEP] is playing [SEP]
+    assert ids == [-1, 0, 1, 1, -1, 2, 3, -1]
+
+
+def test_word_pool_is_the_mean_of_each_words_pieces():
+    hidden = torch.tensor([[[1.0], [2.0], [4.0], [8.0], [16.0]]])
+    word_ids = torch.tensor([[-1, 0, 0, 1, -1]])
+    words, present = word_pool(hidden, word_ids, 3)
+    assert words.squeeze(-1).tolist() == [[3.0, 8.0, 0.0]]  # (2 + 4) / 2, 8, absent
+    assert present.tolist() == [[True, True, False]]
+
+
+def test_aligned_words_compare_the_same_words(two_tokenizers):
+    # teacher tokens: [CLS] playing foot ##ball is [SEP]; student: [CLS] play ##ing football is [SEP] [PAD]
+    teacher_hidden = torch.tensor([[[0.0], [1.0], [2.0], [4.0], [5.0], [0.0]]])
+    student_hidden = torch.tensor([[[0.0], [1.0], [3.0], [3.0], [5.0], [0.0], [9.0]]])
+    teacher_ids = torch.tensor([[-1, 0, 1, 1, 2, -1]])
+    student_ids = torch.tensor([[-1, 0, 0, 1, 2, -1, -1]])
+    s, t, mask = aligned_words(student_hidden, teacher_hidden, student_ids, teacher_ids)
+    assert t.squeeze(-1).tolist() == [[1.0, 3.0, 5.0]]  # playing, (foot + ##ball) / 2, is
+    assert s.squeeze(-1).tolist() == [[2.0, 3.0, 5.0]]  # (play + ##ing) / 2, football, is
+    assert mask.tolist() == [[True, True, True]]
+
+
+def test_paired_dataset_and_collator(two_tokenizers):
+    teacher, student = two_tokenizers
+    data = tokenize_paired([("playing football",), ("fun !",)], [1, 0], teacher, student, max_length=16)
+    batch = PairedCollator(teacher, student)([data[0], data[1]])
+    assert batch["input_ids"].shape == (2, 5) and batch["student_input_ids"].shape == (2, 5)
+    assert batch["word_ids"].tolist() == [[-1, 0, 1, 1, -1], [-1, 0, 1, -1, -1]]
+    assert batch["student_word_ids"].tolist() == [[-1, 0, 0, 1, -1], [-1, 0, 1, -1, -1]]
+    view = student_view(batch)
+    assert torch.equal(view["input_ids"], batch["student_input_ids"]) and torch.equal(view["labels"], batch["labels"])
+    assert torch.equal(view["word_ids"], batch["student_word_ids"])  # the student's own word indices
+    assert student_view({"input_ids": 1}) == {"input_ids": 1}  # not paired: the batch itself
+
+
+def test_student_embeddings_start_from_the_teachers_pieces(two_tokenizers):
+    from alembert.models.vocab import init_embeddings_from_teacher
+
+    teacher_tok, student_tok = two_tokenizers
+    teacher, student = torch.nn.Embedding(11, 2), torch.nn.Embedding(11, 2)
+    with torch.no_grad():
+        teacher.weight.copy_(torch.arange(22, dtype=torch.float).view(11, 2))
+    teacher_model = type("M", (), {"get_input_embeddings": lambda self: teacher})()
+    student_model = type("M", (), {"get_input_embeddings": lambda self: student})()
+    assert init_embeddings_from_teacher(student_model, teacher_model, student_tok, teacher_tok) == 11
+    t, s = teacher_tok.get_vocab(), student_tok.get_vocab()
+    # "football" is foot ##ball for the teacher: the mean of rows 6 and 7 = ([12, 13] + [14, 15]) / 2
+    assert student.weight[s["football"]].tolist() == [13.0, 14.0]
+    assert student.weight[s["is"]].tolist() == teacher.weight[t["is"]].tolist()  # shared token: the teacher's row
+    assert student.weight[s["[CLS]"]].tolist() == teacher.weight[t["[CLS]"]].tolist()
+    narrow = torch.nn.Embedding(11, 3)
+    narrow_model = type("M", (), {"get_input_embeddings": lambda self: narrow})()
+    assert init_embeddings_from_teacher(narrow_model, teacher_model, student_tok, teacher_tok) == 0  # widths differ
