@@ -102,3 +102,21 @@ def test_read_pooling_refuses_what_it_cannot_reproduce(tmp_path):
     _write_folder(tmp_path / "last", _MODULES, {"pooling_mode_lasttoken": True})
     with pytest.raises(ModelError, match="pooling_mode_lasttoken is not supported"):
         read_pooling(tmp_path / "last")
+
+
+def test_sentence_data_from_text_jsonl_and_a_corpus_folder(tmp_path):
+    from alembert.config import DataConfig
+    from alembert.data.sources import load_sentence_data
+    from alembert.errors import DataError
+    from tests.conftest import make_tokenizer
+
+    tokenizer = make_tokenizer(tmp_path / "tok")
+    (tmp_path / "s.txt").write_text("the film is good\n\nthe plot was dull\n")
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "corpus.jsonl").write_text('{"text": "a very good film"}\n{"text": "it was bad"}\n')
+    (tmp_path / "s.jsonl").write_text('{"sentence": "the cast is great"}\n')
+    for source, rows, extra in (("s.txt", 2, {}), ("corpus", 2, {}), ("s.jsonl", 1, {"text_columns": ["sentence"]})):
+        data = load_sentence_data(DataConfig(train=str(tmp_path / source), **extra), tokenizer)
+        assert len(data.train) == rows and set(data.train[0]) == {"input_ids", "attention_mask", "token_type_ids"}
+    with pytest.raises(DataError, match="has no corpus.jsonl"):
+        load_sentence_data(DataConfig(train=str(tmp_path / "tok")), tokenizer)
