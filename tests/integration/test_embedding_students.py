@@ -86,7 +86,8 @@ def test_embedding_distil_saves_a_sentence_transformers_student(tmp_path, poolin
 
 
 def test_embedding_minilmv2_combines_relations_and_embedding_terms(tmp_path):
-    extra = ["stages.distill.matches.qkv.params.relation_heads=4"]
+    # a mask on a sequence-level term is harmless (each model pools over its own attention mask)
+    extra = ["stages.distill.matches.qkv.params.relation_heads=4", "stages.distill.matches.mse.mask=attention_mask"]
     _teacher, student_dir = run(tmp_path, "embedding-minilmv2", extra)
     assert (student_dir / "modules.json").is_file() and (student_dir / "1_Pooling" / "config.json").is_file()
     events = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]

@@ -158,7 +158,7 @@ def score(row: dict, args) -> dict:
         return json.loads(cached.read_text())
     from alembert.run.embeddings import find_embedding_tasks, score_embeddings
 
-    tasks = find_embedding_tasks(args.data / "glue")
+    tasks = {name: folder for name, folder in find_embedding_tasks(args.data / "glue").items() if name in args.tasks}
     metrics = score_embeddings(embedder(row), tasks, max_train_samples=args.probe_samples)
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(metrics))
@@ -189,8 +189,8 @@ def bench_latency(row: dict) -> dict:
     from alembert.models.load import load_model
 
     model = load_model(row["folder"], head="base").eval()
-    return {f"bench_batch_{b}_ms": measure_latency(model, batch_size=b, seq_len=128, runs=r).median_ms
-            for b, r in ((1, 20), (32, 3))}  # fmt: skip
+    return {f"bench_batch_{b}_ms": measure_latency(model, batch_size=b, seq_len=128, warmup=w, runs=r).median_ms
+            for b, w, r in ((1, 3, 10), (32, 1, 3))}  # fmt: skip
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -216,8 +216,11 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def _common_args(args) -> list[str]:
-    return ["--data", str(args.data), "--runs", str(args.runs), "--sentences", str(args.sentences),
-            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr)]  # fmt: skip
+    common = ["--data", str(args.data), "--runs", str(args.runs), "--sentences", str(args.sentences),
+              "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+              "--max-length", str(args.max_length), "--probe-samples", str(args.probe_samples),
+              "--tasks", *args.tasks]  # fmt: skip
+    return common + (["--with-minilmv2"] if args.with_minilmv2 else [])
 
 
 def main() -> None:
@@ -233,6 +236,8 @@ def main() -> None:
     parser.add_argument("--probe-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 2, 4])
+    parser.add_argument("--tasks", nargs="+", default=["stsb", "sst2", "mrpc"], help="scored GLUE tasks")
+    parser.add_argument("--with-minilmv2", action="store_true", help="also the embedding-minilmv2 recipe")
     parser.add_argument("--only", choices=["st"], help="run one row only")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -249,8 +254,9 @@ def main() -> None:
     rows = [{"name": "teacher all-MiniLM-L6-v2", "kind": "teacher", "folder": teacher, "command": "-", "layers": 6}]
     rows.append(alembert_row("alembert-embedding-distil-L3", "embedding-distil", args.layers, args, sentence_file,
                              teacher))  # fmt: skip
-    rows.append(alembert_row("alembert-embedding-minilmv2-L3", "embedding-minilmv2", args.layers, args,
-                             sentence_file, teacher))  # fmt: skip
+    if args.with_minilmv2:
+        rows.append(alembert_row("alembert-embedding-minilmv2-L3", "embedding-minilmv2", args.layers, args,
+                                 sentence_file, teacher))  # fmt: skip
     rows.append(st_row(args, sentences, teacher))
     rows.append(m2v_row(args, teacher))
     sts_dev = [line.split("\t")[7] for line in (args.data / "glue/STS-B/dev.tsv").read_text().splitlines()[1:]]

@@ -235,7 +235,8 @@ class DistillationObjective(nn.Module):
             teacher_value = teacher.get(_read_as(match.representation), match.teacher_layer)
             sentence = match.representation == "sentence_embedding"
             mask = _mask(match.mask, batch)
-            if sentence:  # each model pools over its own tokens
+            if sentence:  # each model pools over its own tokens; one embedding per example, nothing to mask
+                mask = None
                 student_mask = batch.get("student_attention_mask", batch["attention_mask"])
                 student_value = pool(student_value, student_mask, self.pooling, normalize=False)
                 teacher_value = pool(teacher_value, batch["attention_mask"], self.pooling)
