@@ -82,3 +82,19 @@ def test_alignment_the_config_cannot_give_is_refused_in_one_line(recipe, extra, 
     with pytest.raises(ConfigError) as error:
         load_recipe(recipe, ["student.tokenizer=8000", *extra])
     assert message in str(error.value) and "\n" not in str(error.value).strip()
+
+
+def test_dry_run_counts_the_students_own_vocabulary(tmp_path):
+    from alembert.run.dry_run import describe_run
+
+    save_tiny_model(tmp_path / "teacher", "bert", layers=4, hidden=32, heads=4)
+    data = write_sst2(tmp_path / "SST-2", train=16, dev=8)
+    base = [
+        f"teacher.path={tmp_path / 'teacher'}",
+        f"data.train={data}",
+        "stages.distill.matches.cos.weight=0",
+        *SHRINK,
+    ]
+    shared = describe_run(load_recipe("distilbert-task", base))["student"]["parameters"]
+    own = describe_run(load_recipe("distilbert-task", [*base, "student.tokenizer=300"]))["student"]["parameters"]
+    assert own - shared == (300 - 95) * 32  # 300 embedding rows of width 32 instead of the teacher's 95

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
 from alembert.config import DistillConfig
-from alembert.models.load import num_layers
+from alembert.models.load import load_tokenizer, num_layers
 from alembert.objective.progressive import expand_progressive
 from alembert.objective.terms import resolve_matches
 from alembert.run.assistants import planned_student_config
@@ -37,6 +37,9 @@ def describe_run(config: DistillConfig) -> dict[str, Any]:
     task, teacher_config, _tokenizer, data = load_inputs(config, augment=False)
     check_task_losses(config.stages, task)
     student_config = planned_student_config(teacher_config, config.student, "student")
+    own = config.student.tokenizer
+    if own is not None:  # a vocabulary of its own: a trained one has at most vocab_size tokens
+        student_config.vocab_size = own.vocab_size or len(load_tokenizer(own.path))
     stages = expand_progressive(config.stages, num_layers(student_config))
     rows, tokens = _data_size(data.train)
     description: dict[str, Any] = {
