@@ -62,7 +62,10 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = load_inputs(config)
     check_task_losses(config.stages, task)
-    pooling = read_pooling(config.teacher.path)  # how sentence embeddings are pooled (the teacher's way)
+    sentences = config.task == "embedding" or any(
+        m.representation == "sentence_embedding" for stage in config.stages for m in stage.matches
+    )
+    pooling = read_pooling(config.teacher.path) if sentences else SentencePooling()  # pooled the teacher's way
     embedding_tasks = find_embedding_tasks(config.data.dev) if config.task == "embedding" and config.data.dev else {}
     head = _head(config, task)
     set_seed(config.train.seed)
