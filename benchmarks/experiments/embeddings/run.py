@@ -238,6 +238,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 2, 4])
     parser.add_argument("--tasks", nargs="+", default=["stsb", "sst2", "mrpc"], help="scored GLUE tasks")
     parser.add_argument("--with-minilmv2", action="store_true", help="also the embedding-minilmv2 recipe")
+    parser.add_argument("--result-name", default="embeddings", help="<output>/<name>.json and .png")
     parser.add_argument("--only", choices=["st"], help="run one row only")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -272,7 +273,7 @@ def main() -> None:
     result = {
         "experiment": "sentence-embedding students of all-MiniLM-L6-v2",
         "command": "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/experiments/embeddings/run.py "
-        + shlex.join(_common_args(args) + ["--output", str(args.output)]),
+        + shlex.join(_common_args(args) + ["--output", str(args.output), "--result-name", args.result_name]),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "sentences": {"count": len(sentences), "file": str(sentence_file),
                       "sources": "SST train-split sentences, WikiText-2 valid, IMDb train (a third each)"},
@@ -284,9 +285,9 @@ def main() -> None:
         "wall_clock_s": round(time.time() - started, 1),
     }  # fmt: skip
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "embeddings.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    plot(rows, args.output / "embeddings.png")
-    print(f"wrote {args.output / 'embeddings.json'} and embeddings.png")
+    (args.output / f"{args.result_name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    plot(rows, args.output / f"{args.result_name}.png")
+    print(f"wrote {args.output / args.result_name}.json and .png")
 
 
 if __name__ == "__main__":
