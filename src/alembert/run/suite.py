@@ -29,10 +29,10 @@ from alembert.config.io import apply_overrides, dump_config, parse_config
 from alembert.config.recipes import load_recipe
 from alembert.errors import ConfigError, DataError
 from alembert.report.compare import write_comparison
-from alembert.run.context import check_same_config
+from alembert.run.folder import check_same_config
 from alembert.run.distill import distill
 from alembert.run.finetune import finetune
-from alembert.tasks.glue import get_task
+from alembert.tasks.glue import get_task, score_columns
 from alembert.train.checkpoint import write_json_atomic
 
 
@@ -181,17 +181,21 @@ def _run(planned: PlannedRun, say: Callable[[str], None]) -> None:
 
 
 def _collect(config: GlueSuiteConfig, runs: list[PlannedRun]) -> dict[str, dict[str, Any]]:
-    """Per task: the teacher's main score and, per recipe, each seed's student score and their median."""
+    """Per table column (a task; MNLI also ``mnli-mm``): the teacher's score and, per recipe, each seed's student
+    score and their median."""
     scores: dict[str, dict[str, Any]] = {}
     for planned in runs:
         if isinstance(planned.config, FinetuneConfig):
             continue
         metrics = json.loads((planned.folder / "metrics.json").read_text(encoding="utf-8"))
         main = metrics["main_metric"]
-        entry = scores.setdefault(planned.task, {"metric": main, "teacher": metrics["teacher_metrics"][main]})
-        per_seed = entry.setdefault(planned.label, {"seeds": {}})
-        per_seed["seeds"][str(planned.config.train.seed)] = metrics["student_metrics"][main]
-        per_seed["median"] = statistics.median(per_seed["seeds"].values())
+        teacher = score_columns(planned.task, metrics["teacher_metrics"], main)
+        for column, value in score_columns(planned.task, metrics["student_metrics"], main).items():
+            metric = main if column == planned.task else f"{main}_mm"
+            entry = scores.setdefault(column, {"metric": metric, "teacher": teacher.get(column)})
+            per_seed = entry.setdefault(planned.label, {"seeds": {}})
+            per_seed["seeds"][str(planned.config.train.seed)] = value
+            per_seed["median"] = statistics.median(per_seed["seeds"].values())
     return scores
 
 

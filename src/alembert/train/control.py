@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from alembert.errors import AlembertError
+from alembert.errors import AlembertError, Interrupted
 from alembert.train.checkpoint import latest_checkpoint
 
 
@@ -23,10 +23,8 @@ class TrainingDiverged(AlembertError):
     exit_code = 3
 
 
-class TrainingInterrupted(AlembertError):
-    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
-
-    exit_code = 130
+class TrainingInterrupted(Interrupted):
+    """SIGTERM/SIGINT arrived during training; a checkpoint was saved and the run can be resumed."""
 
 
 class StopRequest:
