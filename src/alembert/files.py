@@ -143,7 +143,8 @@ class FolderClaim:
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{what} {path} is a file, not a folder; choose a folder")
         if must_be_empty and _entries(path):
-            raise ConfigError(f"{what} {path} already holds files; {hint or 'choose a new folder'} (nothing is overwritten)")
+            hint = hint or "choose a new folder"
+            raise ConfigError(f"{what} {path} already holds files; {hint} (nothing is overwritten)")
 
     def _lock(self, what: str) -> int:
         lock = self.path / LOCK_NAME
@@ -152,9 +153,11 @@ class FolderClaim:
                 flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if fcntl is None else 0)
                 fd = os.open(lock, flags, 0o644)
             except FileExistsError:
-                raise ConfigError(f"{what} {self.path} is in use by another alembert command ({lock} exists)") from None
+                in_use = f"{what} {self.path} is in use by another alembert command ({lock} exists)"
+                raise ConfigError(in_use) from None
             except OSError as err:
-                raise ConfigError(f"{what} {self.path}: cannot write into the folder ({err.strerror or err})") from None
+                reason = err.strerror or err
+                raise ConfigError(f"{what} {self.path}: cannot write into the folder ({reason})") from None
             if fcntl is None:
                 return fd
             try:

@@ -177,6 +177,7 @@ def build_eval_fn(
     for name, dataset in data.dev.items():
         suffix = dev_suffix(name)
         scored.append((suffix if suffix not in (s for s, _ in scored) else f"_{name}", dataset))
+    selects = next((suffix for suffix, _ in scored if suffix == ""), scored[0][0])  # MNLI: the matched set
 
     def score(model: nn.Module) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -185,7 +186,7 @@ def build_eval_fn(
             metrics.update({f"{key}{suffix}": value for key, value in result.items()})
         return metrics
 
-    return score, f"{task.main_metric}{scored[0][0]}"
+    return score, f"{task.main_metric}{selects}"
 
 
 def final_metrics(result: StageResult, cfg: TrainConfig) -> dict[str, float] | None:

@@ -29,9 +29,9 @@ from alembert.config.io import apply_overrides, dump_config, parse_config
 from alembert.config.recipes import load_recipe
 from alembert.errors import ConfigError, DataError
 from alembert.report.compare import write_comparison
-from alembert.run.folder import check_same_config
 from alembert.run.distill import distill
 from alembert.run.finetune import finetune
+from alembert.run.folder import check_same_config
 from alembert.tasks.glue import get_task, score_columns
 from alembert.train.checkpoint import write_json_atomic
 
