@@ -45,9 +45,9 @@ def check_trained_head(model: PreTrainedModel, missing: set[str], path: str, wha
     """
     if not missing:
         return
-    names = sorted(missing)
-    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     prefix = f"{model.base_model_prefix}."
+    names = sorted(missing, key=lambda name: (name.startswith(prefix), name))  # the head's weights first
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     head = any(not name.startswith(prefix) or ".pooler." in f".{name}" for name in names)
     if task is not None:
         fix = f"fine-tune it first: alembert finetune --model {path} --task {task.name} --data <task folder>"
