@@ -69,7 +69,10 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from alembert.bench.compare import BenchConfig, bench_models
     from alembert.bench.devpass import time_dev_pass
     from alembert.bench.table import print_bench
+    from alembert.files import check_output_file
 
+    if args.output:
+        check_output_file(args.output, "bench --output")
     console = Console()
     models = list(args.models)
     if args.baseline and args.baseline not in models:
@@ -108,7 +111,6 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         from pathlib import Path
 
         path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {path}")
 
@@ -147,7 +149,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from alembert.report.compare import write_comparison
 
-    written = write_comparison(args.runs, args.output, title=args.title)
+    written = write_comparison(args.runs, args.output, title=args.title, new_folder=True)
     Console().print(f"report: [bold]{written['html']}[/bold] and {written['markdown']}")
 
 

@@ -19,7 +19,15 @@ except ImportError:  # pragma: no cover - Windows: an exclusively created lock f
     fcntl = None  # type: ignore[assignment]
 
 
-__all__ = ["LOCK_NAME", "FolderClaim", "atomic_folder", "is_write_error", "write_json_atomic"]
+__all__ = [
+    "LOCK_NAME",
+    "FolderClaim",
+    "atomic_folder",
+    "check_output_file",
+    "is_write_error",
+    "write_error_reason",
+    "write_json_atomic",
+]
 
 LOCK_NAME = ".alembert.lock"
 
@@ -55,6 +63,24 @@ def atomic_folder(target: Path, write: Callable[[Path], None]) -> None:
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    """Check, before any long work, that a result file can be written at ``path`` (its folder is created).
+
+    Raises:
+        ConfigError: ``path`` is a folder, or its folder cannot be created or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot create its folder ({err.strerror or err})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{what} {path}: not writable")
+    return path
 
 
 def is_write_error(err: BaseException) -> bool:

@@ -53,10 +53,19 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
 
 def copy_recipe(name: str, destination: str | Path) -> Path:
     """Copy a shipped recipe to ``destination`` for editing (refuses to overwrite)."""
+    as_folder = str(destination).endswith(("/", "\\"))
     destination = Path(destination)
+    if as_folder and not destination.is_dir():
+        raise ConfigError(f"recipes copy: folder {destination} does not exist; create it first")
     if destination.is_dir():
         destination = destination / f"{name}.yaml"
     if destination.exists():
         raise ConfigError(f"{destination} already exists; not overwriting")
-    shutil.copyfile(recipe_path(name), destination)
+    if not destination.parent.is_dir():
+        raise ConfigError(f"recipes copy: folder {destination.parent} does not exist; create it first")
+    source = recipe_path(name)
+    try:
+        shutil.copyfile(source, destination)
+    except OSError as err:
+        raise ConfigError(f"recipes copy: cannot write {destination} ({err.strerror or err})") from None
     return destination

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alembert.errors import DataError
+from alembert.files import FolderClaim
 from alembert.report.plots import plot_loss_curves, plot_pareto
 from alembert.tasks.glue import GLUE_TASKS, score_columns
 
@@ -170,6 +171,7 @@ def write_comparison(
     markdown: bool = True,
     title: str | None = None,
     group_seeds: bool = False,
+    new_folder: bool = False,
 ) -> dict[str, Path]:
     """Write ``report.html`` (images embedded as base64), the PNGs and, if ``markdown``, ``report.md``.
 
@@ -179,15 +181,35 @@ def write_comparison(
         markdown: also write ``report.md`` (``pipeline.distill`` leaves its own ``report.md`` and skips it).
         title: heading (default: the run names).
         group_seeds: one row per recipe with the median over its runs of a task (see :func:`comparison_rows`).
+        new_folder: ``output_dir`` must be absent or empty (``alembert report``): an earlier report or a run
+            folder is never overwritten.
 
     Returns:
         Paths of the files written, by kind (``html``, ``markdown``, ``loss_curves``, ``pareto``).
     """
     if not runs:
         raise DataError("report: give at least one run folder")
-    summaries = [load_run(r) for r in runs]
     out = Path(output_dir)
+    claim = None
+    if new_folder:
+        claim = FolderClaim.acquire(out, what="report: --output", must_be_empty=True, hint="choose a new folder")
+    try:
+        summaries = [load_run(r) for r in runs]
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(summaries, out, markdown, title, group_seeds)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _write(
+    summaries: list[RunSummary], out: Path, markdown: bool, title: str | None, group_seeds: bool
+) -> dict[str, Path]:
     rows, tasks = comparison_rows(summaries, group_seeds=group_seeds)
     title = title or "alembert report: " + ", ".join(s.name for s in summaries)
     written = {"loss_curves": plot_loss_curves({s.name: s.losses for s in summaries}, out / "loss_curves.png")}

@@ -13,7 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from alembert.errors import AlembertError
-from alembert.files import atomic_folder, write_json_atomic
+from alembert.files import atomic_folder, is_write_error, write_error_reason, write_json_atomic
 
 
 __all__ = [
@@ -102,11 +102,13 @@ def save_training_state(accelerator: Accelerator, folder: Path, state: TrainerSt
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             write_json_atomic(tmp / "trainer_state.json", state_dict(state))
-    except OSError as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
+    except Exception as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
+        if not is_write_error(err):  # safetensors and torch.save wrap a failed write in their own types
+            raise
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         raise AlembertError(
-            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact "
+            f"could not write checkpoint {target} ({write_error_reason(err)}); earlier checkpoints are intact "
             f"(latest: {latest_checkpoint(folder) or 'none'}); free space and continue with --resume"
         ) from err
     if accelerator.is_main_process:

@@ -116,5 +116,6 @@ def check_finite(step: int, loss: float, terms: dict[str, float], checkpoints: P
     last = latest_checkpoint(checkpoints)
     raise TrainingDiverged(
         f"stage {stage}: loss is not finite at step {step} (term {', '.join(bad)}); "
-        f"last good checkpoint: {last or 'none'} (resume with --resume after lowering the learning rate)"
+        f"last good checkpoint: {last or 'none'}; continue with a lower learning rate: "
+        "--set train.learning_rate=<lower> --resume --allow-changes train.learning_rate"
     )
