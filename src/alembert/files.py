@@ -147,7 +147,10 @@ class FolderClaim:
                 is in use by another command, or already holds files when ``must_be_empty``.
         """
         path = Path(path)
-        cls._check(path, what, must_be_empty, hint)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{what} {path} is a file, not a folder; choose a folder")
+        if not _main_process() or not (path / LOCK_NAME).exists():  # no other command holds it: no need to lock
+            cls._check(path, what, must_be_empty, hint)  # to refuse it
         if not _main_process():
             return cls(path, None, [])
         created = [parent for parent in (path, *path.parents) if not parent.exists()]
@@ -157,8 +160,8 @@ class FolderClaim:
             raise ConfigError(f"{what} {path}: cannot create the folder ({err.strerror or err})") from None
         claim = cls(path, None, created)
         try:
-            claim._fd = claim._lock(what)
-            cls._check(path, what, must_be_empty, hint)  # another command may have written in between
+            claim._fd = claim._lock(what)  # first: a folder in use is said to be in use, not just "not empty"
+            cls._check(path, what, must_be_empty, hint)
         except BaseException:
             claim.release()
             raise

@@ -23,8 +23,9 @@ from alembert.data.streaming import TextBlockStream, prepare_stream_loader
 from alembert.errors import AlembertError
 from alembert.features.packing import choose_packing
 from alembert.features.teacher_cache import TeacherCache
+from alembert.notices import warn
 from alembert.objective.terms import DistillationObjective
-from alembert.train.checkpoint import TrainerState, latest_checkpoint
+from alembert.train.checkpoint import TrainerState, resumable_checkpoint
 from alembert.train.runlog import RunLog
 
 
@@ -194,9 +195,17 @@ def prepare_stage(inputs: StageInputs, spec: StageSpec) -> PreparedStage:
         student, optimizer, loader, scheduler = accelerator.prepare(inputs.student, optimizer, unsplit, scheduler)
         objective = objective.to(accelerator.device)
     state = TrainerState()
-    found = latest_checkpoint(spec.stage_dir) if spec.resume else None
+    found, damaged = resumable_checkpoint(spec.stage_dir) if spec.resume else (None, [])
+    for line in damaged:
+        warn(f"{line}; resuming from {found or 'the start of the stage'}")
     if found is not None:
-        accelerator.load_state(str(found))
+        try:
+            accelerator.load_state(str(found))
+        except Exception as err:  # a damaged file of the right size: a safetensors or pickle error
+            raise AlembertError(
+                f"--resume: cannot load checkpoint {found} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                "delete that folder to resume from the one before it"
+            ) from None
         state = TrainerState.load(found)
         apply_optimizer_settings(optimizer, scheduler, cfg)
         inputs.log.event("resume", stage=spec.name, step=state.global_step, checkpoint=str(found))
