@@ -255,7 +255,6 @@ def _show_notices() -> None:
     if not any(isinstance(handler, _NoticeHandler) for handler in logger.handlers):
         logger.addHandler(_NoticeHandler(logging.INFO))
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def _quiet_libraries() -> None:
