@@ -166,3 +166,18 @@ def test_a_fine_tuned_classifier_still_loads_as_teacher(tmp_path):
     folder = save_tiny_model(tmp_path / "teacher")
     model = load_model(str(folder), head="sequence_classification", task=get_task("sst2"), trained_head=True)
     assert model.config.num_labels == 2
+
+
+def test_glue_suite_scores_have_mnli_m_and_mm_columns(tmp_path):
+    """``alembert glue`` collects both MNLI dev sets from each run's metrics (glue.json and the table)."""
+    from alembert.run.suite import PlannedRun, _collect
+
+    config = tiny_distill_config(_mnli_teacher(tmp_path), MNLI, tmp_path / "run", max_steps=1, batch_size=2)
+    config.update(task="mnli")
+    result = distill(parse_config(DistillConfig, config))
+    planned = PlannedRun("mnli", "distilbert-task", parse_config(DistillConfig, config))
+    scores = _collect(None, [planned])
+    assert set(scores) == {"mnli", "mnli-mm"}
+    assert scores["mnli-mm"]["metric"] == "accuracy_mm"
+    assert scores["mnli-mm"]["teacher"] == result.metrics["teacher_metrics"]["accuracy_mm"]
+    assert scores["mnli-mm"]["distilbert-task"]["median"] == result.metrics["student_metrics"]["accuracy_mm"]
