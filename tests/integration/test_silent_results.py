@@ -53,7 +53,7 @@ def test_a_teacher_in_another_label_order_gets_its_classifier_rows_reordered(tmp
     folder = _relabel(save_tiny_model(tmp_path / "teacher", num_labels=3), BERT_ORDER)
     saved = AutoModelForSequenceClassification.from_pretrained(folder)
     with caplog.at_level(logging.INFO, logger="alembert"):
-        model = load_model(str(folder), head="sequence_classification", task=get_task("mnli"), what="teacher")
+        model = load_model(str(folder), head="sequence_classification", task=get_task("mnli"))
     # task order entailment, neutral, contradiction = the checkpoint's rows 1, 2, 0
     torch.testing.assert_close(_logits(model, folder), _logits(saved, folder)[:, [1, 2, 0]])
     assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
@@ -66,7 +66,7 @@ def test_generic_label_names_keep_the_order_with_one_warning(tmp_path, caplog):
     saved = AutoModelForSequenceClassification.from_pretrained(folder)
     with caplog.at_level(logging.INFO, logger="alembert"):
         for _ in range(2):
-            model = load_model(str(folder), head="sequence_classification", task=get_task("mnli"), what="teacher")
+            model = load_model(str(folder), head="sequence_classification", task=get_task("mnli"))
     torch.testing.assert_close(_logits(model, folder), _logits(saved, folder))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "LABEL_0" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
