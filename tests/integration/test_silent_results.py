@@ -170,14 +170,19 @@ def test_a_fine_tuned_classifier_still_loads_as_teacher(tmp_path):
 
 def test_glue_suite_scores_have_mnli_m_and_mm_columns(tmp_path):
     """``alembert glue`` collects both MNLI dev sets from each run's metrics (glue.json and the table)."""
-    from alembert.run.suite import PlannedRun, _collect
+    from alembert.report.glue_table import TableRow, glue_markdown
+    from alembert.run.suite_plan import PlannedRun
+    from alembert.run.suite_results import collect_scores
 
     config = tiny_distill_config(_mnli_teacher(tmp_path), MNLI, tmp_path / "run", max_steps=1, batch_size=2)
     config.update(task="mnli")
     result = distill(parse_config(DistillConfig, config))
     planned = PlannedRun("mnli", "distilbert-task", parse_config(DistillConfig, config))
-    scores = _collect(None, [planned])
+    scores = collect_scores(None, [planned])
     assert set(scores) == {"mnli", "mnli-mm"}
     assert scores["mnli-mm"]["metric"] == "accuracy_mm"
     assert scores["mnli-mm"]["teacher"] == result.metrics["teacher_metrics"]["accuracy_mm"]
     assert scores["mnli-mm"]["distilbert-task"]["median"] == result.metrics["student_metrics"]["accuracy_mm"]
+    rows = [TableRow("teacher", {c: e["teacher"] for c, e in scores.items()}), TableRow("student", {"mnli": 1.0})]
+    header = glue_markdown(rows, ["mnli", "mnli-mm"]).splitlines()[0]
+    assert "| MNLI-m (acc) | MNLI-mm (acc) |" in header, header

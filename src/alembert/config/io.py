@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from alembert.errors import ConfigError, suggest
 
 
-__all__ = ["apply_overrides", "dump_config", "load_config", "parse_config"]
+__all__ = ["apply_overrides", "dump_config", "load_config", "parse_config", "read_yaml"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -188,8 +188,8 @@ def parse_config(
         raise _to_config_error(err, model, source, text, file_data) from None
 
 
-def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
-    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it."""
+def read_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """A YAML config file as a mapping (safe loading; a key given twice is an error) and its text."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -207,6 +207,15 @@ def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | No
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data, text
+
+
+def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
+    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it.
+
+    Errors about keys the file sets name its line; a key an override changed is named without one.
+    """
+    data, text = read_yaml(path)
     merged = apply_overrides(data, overrides or [])
     return parse_config(model, merged, source=str(path), text=text, file_data=data if overrides else None)
 

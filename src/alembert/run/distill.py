@@ -7,76 +7,28 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import datasets
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
-from alembert.augment.dataset import augmented_data_config
 from alembert.config import DistillConfig
-from alembert.data.sources import load_mlm_data, load_task_data
-from alembert.errors import ConfigError, ModelError
-from alembert.models.load import check_model_source, load_model, load_tokenizer
-from alembert.models.student import build_student
+from alembert.models.load import load_model
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
 from alembert.run.assistants import distill_assistants
 from alembert.run.context import DistillResult, RunContext, build_eval_fn, final_metrics, stage_summary
 from alembert.run.folder import Changes, check_precision, claim_run_folder
+from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
+from alembert.run.students import make_student
 from alembert.run.teacher import check_teacher_scores
-from alembert.tasks.glue import GlueTask, get_task
+from alembert.tasks.glue import GlueTask
 from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import StageResult
 
 
 __all__ = ["DistillResult", "distill"]
-
-
-def _check_vocab(
-    teacher_tokenizer: PreTrainedTokenizerBase, student_path: str | None, teacher_vocab: int, student_vocab: int
-) -> None:
-    if student_vocab != teacher_vocab:
-        raise ModelError(
-            f"teacher and student vocabularies differ (teacher {teacher_vocab} tokens, student {student_vocab}); "
-            "distillation needs a shared tokenizer"
-        )
-    if student_path is not None and Path(student_path, "tokenizer_config.json").is_file():
-        student_tokenizer = load_tokenizer(student_path)
-        if student_tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
-            raise ModelError(f"student tokenizer at {student_path} differs from the teacher's; use the same vocab")
-
-
-def _load_inputs(config: DistillConfig):
-    """Everything that can fail on user input, checked before any model weights are loaded or trained."""
-    task = None if config.task == "mlm" else get_task(config.task)
-    teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
-    if config.student.path is not None:
-        check_model_source(config.student.path, what="student")
-    _check_max_length(config.data.max_length, teacher_config)
-    tokenizer = load_tokenizer(config.teacher.path, revision=config.teacher.revision)
-    data_config = config.data
-    if task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
-        data_config = augmented_data_config(data_config, task)
-    data = load_mlm_data(data_config, tokenizer) if task is None else load_task_data(data_config, task, tokenizer)
-    if data.train is None or (isinstance(data.train, datasets.Dataset) and len(data.train) == 0):
-        raise ConfigError("data.train: the training set is empty")
-    return task, teacher_config, tokenizer, data
-
-
-def _check_max_length(max_length: int, model_config: Any) -> None:
-    """Tokens past the position embeddings would fail deep in the first forward pass; say so now."""
-    positions = getattr(model_config, "max_position_embeddings", None)
-    if positions is None:
-        return
-    offset = model_config.pad_token_id + 1 if model_config.model_type in ("roberta", "xlm-roberta", "mpnet") else 0
-    if max_length > positions - offset:
-        raise ConfigError(
-            f"data.max_length {max_length} exceeds the teacher's {positions - offset} position embeddings; "
-            f"set data.max_length <= {positions - offset}"
-        )
 
 
 def distill(config: DistillConfig, *, resume: bool = False, allow_changes: Sequence[str] = ()) -> DistillResult:
@@ -109,7 +61,7 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
     output_dir = Path(config.output_dir)
     if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
         config = distill_assistants(config, resume=resume, run=distill)
-    task, _teacher_config, tokenizer, data = _load_inputs(config)
+    task, _teacher_config, tokenizer, data = load_inputs(config)
     check_task_losses(config.stages, task)
     head = _head(config, task)
     set_seed(config.train.seed)
@@ -121,11 +73,11 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
         trained_head=True,
         what="teacher",
     )
-    if config.student.path is not None:
-        student, init = load_model(config.student.path, head=head, task=task, what="student"), None
-    else:
-        student, init = build_student(teacher, config.student, masked_lm=task is None)
-    _check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
+    student, init, pruning = make_student(
+        config.student, teacher, head=head, task=task, data=config.data, train_set=data.train, tokenizer=tokenizer,
+        seed=config.train.seed,
+    )  # fmt: skip
+    check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
     plans = plan_stages(config, teacher, student, output_dir)
     run = RunContext.open(config, output_dir, resume=resume)
     run.log.event(
@@ -138,6 +90,8 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
     )
     if changes:
         run.log.event("resume_changes", changes={key: {"before": a, "now": b} for key, (a, b) in changes.items()})
+    if pruning is not None:
+        run.log.event("pruned", **pruning.to_dict())
     teacher = teacher.to(run.accelerator.device).eval().requires_grad_(False)
     evaluation: tuple = (None, None)  # a head-less (base) student has no output to score
     if head != "base":
