@@ -123,8 +123,8 @@ class FolderClaim:
 
     :meth:`acquire` creates the folder if needed and takes an advisory lock on ``.alembert.lock`` inside it (the
     kernel drops the lock when the process ends, even by ``kill -9``); :meth:`release` removes the lock file and
-    any folder the claim created that stayed empty. Under a multi-process launch only rank 0 locks; the others
-    only check the folder.
+    any folder the claim created that stayed empty. Under a multi-process launch every rank checks the folder and
+    only rank 0 locks it.
     """
 
     def __init__(self, path: Path, fd: int | None, created: list[Path]) -> None:
@@ -150,7 +150,7 @@ class FolderClaim:
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{what} {path} is a file, not a folder; choose a folder")
         if not _main_process() or not (path / LOCK_NAME).exists():  # no other command holds it: no need to lock
-            cls._check(path, what, must_be_empty, hint)  # to refuse it
+            cls._check(path, what, must_be_empty, hint)  # to refuse it (every rank refuses, none waits)
         if not _main_process():
             return cls(path, None, [])
         created = [parent for parent in (path, *path.parents) if not parent.exists()]
