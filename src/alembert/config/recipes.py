@@ -64,8 +64,8 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     if _is_short(data):
         base, _ = read_yaml(recipe_path(data["recipe"]))
         data, text = merge_recipe(base, data, where=str(path)), None
-    data = apply_overrides(data, overrides or [])
-    return parse_config(DistillConfig, data, source=str(path), text=text if not overrides else None)
+    merged = apply_overrides(data, overrides or [])  # errors about keys the file sets keep its line numbers
+    return parse_config(DistillConfig, merged, source=str(path), text=text, file_data=data if overrides else None)
 
 
 def _is_short(data: dict[str, Any]) -> bool:
