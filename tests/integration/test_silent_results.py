@@ -57,6 +57,8 @@ def test_a_teacher_in_another_label_order_gets_its_classifier_rows_reordered(tmp
     # task order entailment, neutral, contradiction = the checkpoint's rows 1, 2, 0
     torch.testing.assert_close(_logits(model, folder), _logits(saved, folder)[:, [1, 2, 0]])
     assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+    further = load_model(str(folder), head="sequence_classification", task=get_task("mnli"), new_head=True)
+    torch.testing.assert_close(_logits(further, folder), _logits(saved, folder)[:, [1, 2, 0]])  # fine-tuning it
     assert any("rows were reordered" in r.getMessage() and "contradiction, entailment, neutral" in r.getMessage()
                for r in caplog.records)  # fmt: skip
 

@@ -159,7 +159,7 @@ def load_model(
     if trained_head:
         check_trained_head(model, missing, path, what, task)
     head_loaded = not any(not k.startswith(f"{model.base_model_prefix}.") for k in missing)
-    if classifier and task is not None and not task.is_regression and not new_head and head_loaded:
+    if classifier and task is not None and not task.is_regression and head_loaded:  # fine-tuning too
         align_label_order(model, config, task, path, what)
     return model
 
