@@ -201,7 +201,7 @@ def cli_startup(result: Result) -> str:
                 ]
             )
         )
-    lines += ["", *head(["module (python -X importtime)", "cumulative ms"])]
+    lines += ["", *head(["module imported (python -X importtime)", "cumulative ms"])]
     lines += [row([f"`{m['module']}`", f"{m['cumulative_ms']:.1f}"]) for m in result["importtime_top"]]
     note = (
         f"CPU time = user + system of the child process (resource.getrusage), {result['repeats']} runs each; "
