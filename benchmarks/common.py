@@ -1,5 +1,6 @@
 """What every benchmark script does with its results: the JSON file under ``results/`` with the command and wall
-time stamped into it; ``benchmarks.readme`` then renders the README's tables from those files."""
+time stamped into it; ``benchmarks.readme`` then renders the README's tables from those files.
+"""
 
 from __future__ import annotations
 

@@ -211,7 +211,7 @@ def cli_startup(result: Result) -> str:
 
 
 def textbrewer(results: list[Result]) -> str:
-    """alembert against TextBrewer, one row per result file (``compare/textbrewer_throughput``)."""
+    """Alembert against TextBrewer, one row per result file (``compare/textbrewer_throughput``)."""
     lines = head(
         [
             "Hardware",
@@ -331,7 +331,7 @@ def sst2_8k_runs(result: Result) -> str:
 
 
 def sst2_8k_seeds(result: Result) -> str:
-    """alembert against a plain PyTorch loop over seeds (``experiments/sst2_8k/collect_seeds``)."""
+    """Alembert against a plain PyTorch loop over seeds (``experiments/sst2_8k/collect_seeds``)."""
     seeds = [str(s) for s in result["seeds"]]
     lines = head(["variant", *(f"seed {s}" for s in seeds), "mean (runs)"])
     for r in result["rows"]:

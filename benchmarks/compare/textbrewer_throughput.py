@@ -188,7 +188,7 @@ class TimedCollate:
 
 
 def train_alembert(teacher, student, loader, cfg: TrainConfig, accelerator, stage_dir: Path) -> None:
-    """alembert's one loop on the TinyBERT intermediate matches of the shipped ``tinybert-task`` recipe."""
+    """Alembert's one loop on the TinyBERT intermediate matches of the shipped ``tinybert-task`` recipe."""
     stage = load_recipe("tinybert-task", PER_LAYER_W).stages[0]
     objective = DistillationObjective(
         resolve_matches(stage, teacher.config, student.config), 0.0, teacher.config, student.config
@@ -220,7 +220,8 @@ def identical_batches(
     pack: str = "auto",
 ) -> dict:
     """Both tools on the same batches, ``rounds`` times in turn (alembert, TextBrewer, alembert, …) so that a change
-    in the machine's load reaches both; each round trains fresh models for ``warmup + steps`` steps."""
+    in the machine's load reaches both; each round trains fresh models for ``warmup + steps`` steps.
+    """
     cfg = TrainConfig(
         max_steps=steps + warmup,
         batch_size=batch_size,

@@ -59,7 +59,8 @@ def heavy_modules(args: tuple[str, ...]) -> list[str]:
 
 def importtime(top: int) -> tuple[float, list[dict]]:
     """Total, and the ``top`` slowest modules imported directly by top-level imports (cumulative ms), of
-    ``import alembert.cli``."""
+    ``import alembert.cli``.
+    """
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import alembert.cli"], check=True, capture_output=True, text=True
     )

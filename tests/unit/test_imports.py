@@ -201,7 +201,8 @@ def _cli(*argv: str) -> str:
     return (
         "import contextlib, io\nfrom alembert.cli import main\n"
         f"with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    try:\n        main({list(argv)!r})\n    except SystemExit as exit:\n        assert not exit.code, exit.code"
+        f"    try:\n        main({list(argv)!r})\n"
+        "    except SystemExit as exit:\n        assert not exit.code, exit.code"
     )
 
 
