@@ -19,6 +19,8 @@ from benchmarks.common import BENCHMARKS, RESULTS
 
 
 README = BENCHMARKS / "README.md"
+TOP_README = BENCHMARKS.parent / "README.md"
+CPU, GPU = "CPU", "GPU"
 
 INTRO = """\
 # Benchmarks
@@ -193,9 +195,161 @@ def render() -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_readme(path: Path = README) -> Path:
-    """Regenerate the README at ``path``; returns ``path``."""
+def anchor(title: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def _glue_row(name: str) -> list[str]:
+    for line in (RESULTS / "glue.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == name:
+            return cells
+    raise KeyError(name)
+
+
+def results_table() -> str:
+    """The top README's results table: one line per headline result, each linked to its section here."""
+    rows: list[tuple[str, str, str, str]] = []
+    full = load("sst2_full.json")
+    if full:
+        t, s = full["teacher"], full["student"]
+        rows.append(
+            (
+                "Full SST-2: `distilbert-task` student 3×384 from all-MiniLM-L6-v2 (6×384)",
+                f"dev accuracy {s['accuracy']:.2f} vs teacher {t['accuracy']:.2f} ({s['retention']:.1f}%), "
+                f"{s['latency']['speedup']:.2f}× faster at batch 1",
+                CPU,
+                "Full SST-2",
+            )
+        )
+    runs = load("sst2_8k_runs.json")
+    if runs:
+        for r in runs["runs"]:
+            if (
+                r["method"] in ("TinyBERT", "MiniLM", "MobileBERT")
+                and "No Attn" not in r["label"]
+                and ("assistant" not in r["label"] and "with DA" not in r["label"])
+            ):
+                speed = f", {r['speedup_batch1']:.2f}× faster" if r.get("speedup_batch1") else ""
+                rows.append(
+                    (
+                        f"SST-2, 8k rows: {r['label']}",
+                        f"dev accuracy {r['student_accuracy']:.2f} "
+                        f"({r['retention']:.1f}% of the teacher's {runs['teacher_accuracy']:.2f}){speed}",
+                        CPU,
+                        "Every method on an 8k-row SST-2 subset",
+                    )
+                )
+    seeds = load("sst2_8k_seeds.json")
+    if seeds:
+        mean = {r["variant"]: r["mean_last"] for r in seeds["rows"]}
+        ours = next(v for k, v in mean.items() if "(default)" in k)
+        plain = next(v for k, v in mean.items() if k.startswith("plain"))
+        rows.append(
+            (
+                "alembert vs a plain PyTorch loop, same recipe, 3 seeds",
+                f"dev accuracy {ours:.2f} vs {plain:.2f}",
+                CPU,
+                "alembert vs a plain PyTorch loop over seeds",
+            )
+        )
+    if load("glue.json"):
+        teacher, student = _glue_row("Teacher"), _glue_row("distilbert-task")
+        rows.append(
+            (
+                "GLUE, 6 tasks × 2,000 rows: `distilbert-task`",
+                f"average {student[8]} vs teacher {teacher[8]}, {student[10]} faster",
+                CPU,
+                "GLUE",
+            )
+        )
+    fast = load("fastest_student.json")
+    if fast:
+        rows.append(
+            (
+                "TinyBERT 4×312 SST-2 student on ONNX Runtime int8",
+                f"{fast['headline_speedup']:.1f}× faster "
+                f"than BERT-base in PyTorch fp32, dev accuracy {fast['student_fastest_score']:.2f} "
+                f"(fp32: {fast['fp32_score']:.2f})",
+                CPU,
+                "A distilled student on its fastest backend",
+            )
+        )
+    for name, where in (("textbrewer_throughput.json", CPU), ("textbrewer_throughput_h200_fp32.json", GPU)):
+        r = load(name)
+        if r:
+            a = (
+                r["identical_batches"]["alembert_examples_per_second"]
+                / r["identical_batches"]["textbrewer_examples_per_second"]
+            )
+            b = r["end_to_end"]["alembert_examples_per_second"] / r["end_to_end"]["textbrewer_examples_per_second"]
+            rows.append(
+                (
+                    "TinyBERT intermediate stage, alembert vs TextBrewer (fp32)",
+                    f"{a:.2f}× the examples/s on identical batches, {b:.2f}× end to end",
+                    where,
+                    "alembert vs TextBrewer",
+                )
+            )
+    cli = load("cli_startup.json")
+    if cli:
+        help_row = next(c for c in cli["commands"] if c["command"] == "alembert --help")
+        rows.append(
+            (
+                "`alembert --help`",
+                f"{help_row['cpu_seconds']['median']:.2f} s of CPU time, no torch imported",
+                CPU,
+                "CLI start-up",
+            )
+        )
+    cache = load("teacher_cache.json")
+    if cache:
+        rows.append(
+            (
+                "Teacher-output cache, reused",
+                f"{cache['training_throughput_ratio_reused']:.2f}× training throughput",
+                CPU,
+                "Teacher-output cache",
+            )
+        )
+    lines = ["| result | measured | hardware | details |", "|---|---|---|---|"]
+    for what, value, where, section in rows:
+        lines.append(f"| {what} | {value} | {where} | [benchmarks](benchmarks/README.md#{anchor(section)}) |")
+    return "\n".join(lines)
+
+
+def demo_block() -> str:
+    """The quickstart output: what ``make demo`` printed, as recorded in ``results/demo.json``."""
+    demo = load("demo.json")
+    if demo is None:
+        return "Run `make demo` to see it."
+    minutes, seconds = divmod(round(demo["wall_seconds"]), 60)
+    return (
+        f"```\n{demo['table'].rstrip()}\n```\n\n"
+        f"`{demo['command']}` on {demo['hardware']}: {minutes} min {seconds:02d} s end to end, the virtual "
+        f"environment already built (measured {demo['date']})."
+    )
+
+
+BLOCKS = {"results": results_table, "demo": demo_block}
+
+
+def render_top_readme(text: str) -> str:
+    """``text`` (the top README) with each generated block rewritten between its markers."""
+    for name, make in BLOCKS.items():
+        start, end = f"<!-- {name}:start (python -m benchmarks.readme) -->", f"<!-- {name}:end -->"
+        if start not in text or end not in text:
+            raise ValueError(f"README.md lacks the markers {start} ... {end}")
+        text = text[: text.index(start) + len(start)] + "\n" + make() + "\n" + text[text.index(end) :]
+    return text
+
+
+def write_readme(path: Path = README, top: Path = TOP_README) -> Path:
+    """Regenerate ``benchmarks/README.md`` and the results table of the top README; returns ``path``."""
     path.write_text(render(), encoding="utf-8")
+    top.write_text(render_top_readme(top.read_text(encoding="utf-8")), encoding="utf-8")
     return path
 
 
@@ -205,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the README differs from the results")
     args = parser.parse_args(argv)
     if args.check:
-        same = README.is_file() and README.read_text(encoding="utf-8") == render()
+        top = TOP_README.read_text(encoding="utf-8")
+        same = README.is_file() and README.read_text(encoding="utf-8") == render() and top == render_top_readme(top)
         print(
             "benchmarks/README.md is up to date"
             if same

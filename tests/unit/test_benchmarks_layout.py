@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import pytest
 
@@ -16,6 +17,17 @@ SCRIPTS = sorted(p for p in BENCHMARKS.rglob("*.py") if p.name != "__init__.py")
 
 def test_the_committed_readme_is_what_the_results_give():
     assert readme.README.read_text(encoding="utf-8") == readme.render(), "run: python -m benchmarks.readme"
+
+
+def test_the_top_readme_results_table_is_generated_and_links_to_sections():
+    top = readme.TOP_README.read_text(encoding="utf-8")
+    assert top == readme.render_top_readme(top), "run: python -m benchmarks.readme"
+    table = readme.results_table()
+    headings = {
+        readme.anchor(line.lstrip("#").strip()) for line in readme.render().splitlines() if line.startswith("#")
+    }
+    links = re.findall(r"\(benchmarks/README\.md#([\w-]+)\)", table)
+    assert len(links) >= 8 and set(links) <= headings
 
 
 @pytest.mark.parametrize("path", sorted(RESULTS.rglob("*.json")), ids=lambda p: p.relative_to(RESULTS).as_posix())
