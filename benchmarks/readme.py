@@ -72,7 +72,8 @@ def _small_tasks() -> str:
     if result is None or not (RESULTS / "small_tasks.md").is_file():
         return (
             "Being measured: general distillation on a mixed corpus, then the GLUE suite on small task samples "
-            "(`benchmarks/experiments/small_tasks/`). The table appears here when the runs finish."
+            "([`experiments/small_tasks/`](experiments/small_tasks/README.md): the rows, the settings, the commands). "
+            "The table appears here when the runs finish."
         )
     return _markdown_table("small_tasks.md") + "\n\n" + tables.footer(result)
 
