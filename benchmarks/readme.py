@@ -162,6 +162,8 @@ def render() -> str:
         ),
     ]
     experiments = [
+        "### Quickstart (`make demo`)\n\nThe bundled demo: a 4,000-row SST-2 sample, all-MiniLM-L6-v2 teacher, "
+        "`distilbert-task` student.\n\n" + demo_block() + "\n",
         _section(
             "Full SST-2",
             "all-MiniLM-L6-v2 fine-tuned on SST-2, then distilled with `distilbert-task`.",

@@ -16,11 +16,13 @@ from benchmarks.common import RESULTS, command_line, update_readme, write_result
 
 
 def printed_table(log: str) -> str:
-    """The report table ``alembert distill`` printed: from its title line to the retention line."""
+    """The report table ``alembert distill`` printed: from its title line to the retention summary (joined)."""
     lines = log.splitlines()
     start = next(i for i, line in enumerate(lines) if "alembert ·" in line)
-    end = next(i for i in range(start, len(lines)) if lines[i].startswith("retention"))
-    return "\n".join(line.rstrip() for line in lines[start : end + 1])
+    retention = next(i for i in range(start, len(lines)) if lines[i].startswith("retention"))
+    end = next(i for i in range(retention, len(lines)) if lines[i].startswith("student saved"))
+    summary = " ".join(line.strip() for line in lines[retention:end])
+    return "\n".join([*(line.rstrip() for line in lines[start:retention]), summary])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, required=True, help="captured stdout of make demo")
     parser.add_argument("--seconds", type=float, required=True, help="wall time of make demo")
     parser.add_argument("--run", type=Path, default=Path("runs/demo/student-run"))
-    parser.add_argument("--hardware", default="a shared 2-core AMD EPYC (1 thread, OMP_NUM_THREADS=1)")
+    parser.add_argument("--hardware", default="a 2-core AMD EPYC shared with other jobs, OMP_NUM_THREADS=1")
     args = parser.parse_args(argv)
     metrics = json.loads((args.run / "metrics.json").read_text(encoding="utf-8"))
     record = {
