@@ -14,11 +14,17 @@ from typing import Any
 
 BENCHMARKS = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS / "results"
+QUICK_RESULTS = Path("runs") / "benchmarks-quick"  # smoke runs stay out of results/ (runs/ is not committed)
 
 
 def command_line(module: str, argv: list[str] | None = None) -> str:
     """The command that runs ``module`` (``benchmarks.speed.x``) with ``argv`` (default: this process's)."""
     return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+def result_path(name: str, quick: bool) -> Path:
+    """Where a script's result goes: ``results/NAME.json``, or under ``runs/`` for a ``--quick`` smoke run."""
+    return (QUICK_RESULTS if quick else RESULTS) / f"{name}.json"
 
 
 def write_result_json(path: Path, report: dict[str, Any]) -> Path:

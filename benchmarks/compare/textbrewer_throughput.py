@@ -27,7 +27,7 @@ Smoke (batch 4, 4 steps, length 32; about 2 minutes of CPU, most of it building 
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.compare.textbrewer_throughput --quick --threads 1
 
-Writes ``benchmarks/results/textbrewer_throughput[_quick].json``.
+Writes ``benchmarks/results/textbrewer_throughput.json`` (``--quick``: ``runs/benchmarks-quick/``).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from alembert.run.context import make_accelerator
 from alembert.tasks.glue import get_task
 from alembert.train.loop import run_stage
 from alembert.train.runlog import RunLog
-from benchmarks.common import command_line, update_readme, write_result_json
+from benchmarks.common import command_line, result_path, update_readme, write_result_json
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/
@@ -362,7 +362,7 @@ def main() -> None:
         "data loading; (b) includes tokenisation, model loading and saving.",
         "environment": environment(),
     }
-    out = args.output or HERE / "results" / f"textbrewer_throughput{'_quick' if args.quick else ''}.json"
+    out = args.output or result_path("textbrewer_throughput", args.quick)
     write_result_json(out, report)
     if not args.quick and args.output is None:
         update_readme()

@@ -24,7 +24,8 @@ TinyBERT's augmentation of the training set (data.augment, made once, cached) he
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.experiments.mobilebert_sst2 --quick \
         --output /tmp/mobilebert-sst2-smoke
 
-Writes ``benchmarks/results/mobilebert_sst2[_quick].json``: dev accuracy of each model, retention, parameters.
+Writes ``benchmarks/results/mobilebert_sst2.json`` (``--quick``: ``runs/benchmarks-quick/``):
+dev accuracy of each model, retention, parameters.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from alembert import distill, finetune, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import FinetuneConfig
 from alembert.config.io import parse_config
-from benchmarks.common import command_line, update_readme
+from benchmarks.common import command_line, result_path, update_readme
 from benchmarks.experiments.run_chain import finished, package_folder
 
 
@@ -131,7 +132,7 @@ def main() -> None:
         "runs": str(out),
         "environment": environment(),
     }
-    target = HERE / "results" / f"mobilebert_sst2{'_quick' if args.quick else ''}.json"
+    target = result_path("mobilebert_sst2", args.quick)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.quick:

@@ -13,7 +13,8 @@ Steps (each is skipped when its run folder already holds ``metrics.json``, so th
 5. ``no_da``: as ``full`` with ``--set data.augment=null``.
 
 Layer map: g(m) = m·6/4 → teacher layers 1, 3, 4, 6 for student layers 1–4. Results (dev accuracy of the teacher
-and of each student, step counts, examples/s) go to ``benchmarks/results/tinybert_sst2[_quick].json``.
+and of each student, step counts, examples/s) go to
+``benchmarks/results/tinybert_sst2.json`` (``--quick``: ``runs/benchmarks-quick/``).
 
 Full run (CPU-heavy: hours; schedule it)::
 
@@ -36,7 +37,7 @@ from alembert import distill, finetune, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import FinetuneConfig
 from alembert.config.io import parse_config
-from benchmarks.common import command_line
+from benchmarks.common import command_line, result_path
 from benchmarks.experiments.run_chain import finished, package_folder
 
 
@@ -119,7 +120,7 @@ def main() -> None:
         "runs": str(out),
         "environment": environment(),
     }
-    target = HERE / "results" / f"tinybert_sst2{'_quick' if args.quick else ''}.json"
+    target = result_path("tinybert_sst2", args.quick)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report["students"], indent=2), f"\nwritten {target}")

@@ -14,7 +14,7 @@ Smoke (under a minute)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.speed.augment_speed --quick
 
-Writes ``benchmarks/results/augment_speed[_quick].json``.
+Writes ``benchmarks/results/augment_speed.json`` (``--quick``: ``runs/benchmarks-quick/``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from alembert.augment import augment_dataset
 from alembert.bench.latency import environment
 from alembert.config import AugmentConfig, DataConfig
 from alembert.tasks.glue import get_task
-from benchmarks.common import command_line, update_readme
+from benchmarks.common import command_line, result_path, update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/
@@ -85,7 +85,7 @@ def main() -> None:
         "rows": rows,
         "environment": environment(),
     }
-    out = HERE / "results" / f"augment_speed{'_quick' if args.quick else ''}.json"
+    out = result_path("augment_speed", args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.quick:

@@ -6,9 +6,7 @@ On the GPU machine (results to a JSON file)::
 
     python -m benchmarks.speed.gpu_shapes --output $OUT/gpu_shapes.json
 
-Here, afterwards (the README table from that JSON)::
-
-    python -m benchmarks.speed.gpu_shapes --render benchmarks/results/gpu_shapes.json
+Here, afterwards: copy that JSON to ``benchmarks/results/gpu_shapes.json`` and run ``python -m benchmarks.readme``.
 
 Cells are run round-robin (``--rounds`` rounds, each cell ``--runs`` timed passes after warm-up) and the median of
 the rounds' medians is reported, so a clock change or a neighbour hits every shape alike. fp32 runs with TF32 off

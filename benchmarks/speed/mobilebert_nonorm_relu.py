@@ -9,9 +9,8 @@ ratio range against LayerNorm & gelu. About 1.5 minutes with the defaults (16 ro
 
     HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m benchmarks.speed.mobilebert_nonorm_relu
 
-Writes ``benchmarks/results/mobilebert_nonorm_relu.json`` (every run, the environment) and
-``benchmarks/results/mobilebert_nonorm_relu.md`` (the README-ready table); ``--readme`` also puts the table into
-``benchmarks/README.md`` between its markers.
+Writes ``benchmarks/results/mobilebert_nonorm_relu.json`` (every run, the environment) and regenerates
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from alembert.bench.table import print_bench
 from alembert.config import StudentConfig
 from alembert.models.mobilebert import mobilebert_config
 from benchmarks import tables
-from benchmarks.common import stamp_run, update_readme
+from benchmarks.common import stamp_run, update_readme, write_result_json
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     result.environment["op_shares"] = {name: op_shares(model) for name, model in models.items()}
     stamp_run(result.environment, "benchmarks.speed.mobilebert_nonorm_relu", started)
     result.environment["paper"] = {"source": PAPER, "latency_ms": {k: v[2] for k, v in VARIANTS.items()}}
-    result.write_json(args.output)
+    write_result_json(args.output, {"command": result.environment["command"], **result.to_dict()})
     update_readme()
     print_bench(result)
     print(tables.mobilebert_nonorm_relu(result.to_dict()))

@@ -9,8 +9,8 @@ Smoke run (batch 1 only, fewer backends and rounds; about 2-3 minutes)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.speed.student_shapes --quick
 
-Writes ``benchmarks/results/student_shapes[_quick].json`` and regenerates the matching table in
-``benchmarks/README.md`` (between its ``student_shapes`` markers).
+Writes ``benchmarks/results/student_shapes.json`` (``--quick``: ``runs/benchmarks-quick/``) and regenerates
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig, MobileB
 
 from alembert.bench.compare import BenchConfig, bench_models
 from alembert.bench.table import print_bench
-from benchmarks.common import stamp_run, update_readme
+from benchmarks.common import result_path, stamp_run, update_readme, write_result_json
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     result = bench_models(build_models(), baseline=BASELINE, config=config, progress=lambda m: print(m, flush=True))
     stamp_run(result.environment, "benchmarks.speed.student_shapes", started)
     result.environment["claims"] = {name: {"speedup": c, "source": s} for name, (_, c, s) in SHAPES.items()}
-    output = args.output or HERE / "results" / f"student_shapes{'_quick' if quick else ''}.json"
-    result.write_json(output)
+    output = args.output or result_path("student_shapes", quick)
+    write_result_json(output, {"command": result.environment["command"], **result.to_dict()})
     update_readme()
     print_bench(result)
     print(f"wrote {output} and benchmarks/README.md in {result.environment['wall_seconds']} s")
