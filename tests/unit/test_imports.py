@@ -223,5 +223,10 @@ def test_the_command_line_starts_without_heavy_libraries(code):
     assert _loaded_after(code) == []
 
 
+def test_training_does_not_load_the_benchmarking_backends():
+    loaded = _loaded_after("from alembert.run.distill import distill\nfrom alembert.run.finetune import finetune")
+    assert "onnxruntime" not in loaded and "torch" in loaded
+
+
 def test_the_probe_sees_a_heavy_import():
     assert _loaded_after("import alembert.bench.flops\nimport torch") == ["torch"]
