@@ -357,7 +357,7 @@ def write_readme(path: Path = README, top: Path = TOP_README) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Regenerate ``benchmarks/README.md``, or with ``--check`` only compare it."""
+    """Regenerate ``benchmarks/README.md`` and the top README's blocks, or with ``--check`` only compare."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the README differs from the results")
     args = parser.parse_args(argv)
@@ -365,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         top = TOP_README.read_text(encoding="utf-8")
         same = README.is_file() and README.read_text(encoding="utf-8") == render() and top == render_top_readme(top)
         print(
-            "benchmarks/README.md is up to date"
+            "benchmarks/README.md and the README's generated blocks are up to date"
             if same
-            else "benchmarks/README.md is stale: python -m benchmarks.readme"
+            else "stale: run python -m benchmarks.readme"
         )
         return 0 if same else 1
     print(f"wrote {write_readme()}")
