@@ -280,7 +280,7 @@ def _show_notices() -> None:
 
 
 def _quiet_libraries() -> None:
-    """alembert shows its own progress; silence the libraries' per-call bars and load reports."""
+    """Silence the libraries' per-call bars and load reports: alembert shows its own progress."""
     import datasets
     import transformers
 

@@ -301,8 +301,9 @@ CASES: list[Case] = [
     ("max-length-2", lambda c, t: _distill(c, t, "data.max_length=2"), r"data.max_length: .*2 cannot hold a token"),
     (
         "set-keeps-file-line-numbers",
-        lambda c, t: _distill(c, t, "train.max_steps=3", text=yaml.safe_dump(_base(c, t)).replace(
-            "batch_size: 8", "batch_size: eight")),
+        lambda c, t: _distill(
+            c, t, "train.max_steps=3", text=yaml.safe_dump(_base(c, t)).replace("batch_size: 8", "batch_size: eight")
+        ),
         r"c.yaml:\d+: train.batch_size: .*'eight'",
     ),
     # precision, teachers without a trained head
@@ -333,8 +334,11 @@ CASES: list[Case] = [
         lambda c, t: _distill(c, t, f"output_dir={_locked_folder(t)}"),
         "is in use by another alembert command",
     ),
-    ("allow-changes-without-resume", lambda c, t: [*_distill(c, t), "--allow-changes", "train.learning_rate"],
-     "--allow-changes applies to --resume only"),  # fmt: skip
+    (
+        "allow-changes-without-resume",
+        lambda c, t: [*_distill(c, t), "--allow-changes", "train.learning_rate"],
+        "--allow-changes applies to --resume only",
+    ),  # fmt: skip
     (
         "allow-changes-of-a-model-key",
         lambda c, t: _distill(c, t, f"output_dir={c.old_run}") + ["--resume", "--allow-changes", "student.init"],
