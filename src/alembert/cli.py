@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -33,10 +34,14 @@ def _cmd_distill(args: argparse.Namespace) -> None:
         plan = describe_run(config)
         print(yaml.safe_dump({"config": config.model_dump(mode="json"), "plan": plan}, sort_keys=False), end="")
         return
-    result = distill(config, resume=args.resume)
+    result = distill(config, resume=args.resume, allow_changes=_allowed(args))
     fields = {k: v for k, v in result.metrics.items() if k != "retention"}
     print_report(RunReport(**fields))
     Console().print(f"student saved to [bold]{result.student_dir}[/bold]; report: {result.output_dir / 'report.md'}")
+
+
+def _allowed(args: argparse.Namespace) -> list[str]:
+    return [key.strip() for item in args.allow_changes or [] for key in item.split(",") if key.strip()]
 
 
 def _cmd_finetune(args: argparse.Namespace) -> None:
@@ -54,7 +59,7 @@ def _cmd_finetune(args: argparse.Namespace) -> None:
             "output_dir": args.output or "runs/finetune",
         }
         config = parse_config(FinetuneConfig, apply_overrides(base, args.set or []), source="command line")
-    result = finetune(config, resume=args.resume)
+    result = finetune(config, resume=args.resume, allow_changes=_allowed(args))
     Console().print(f"model saved to [bold]{result.student_dir}[/bold]; dev metrics: {result.metrics['metrics']}")
 
 
@@ -79,7 +84,10 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from alembert.bench.compare import BenchConfig, bench_models
     from alembert.bench.devpass import time_dev_pass
     from alembert.bench.table import print_bench
+    from alembert.files import check_output_file
 
+    if args.output:
+        check_output_file(args.output, "bench --output")
     console = Console()
     models = list(args.models)
     if args.baseline and args.baseline not in models:
@@ -118,7 +126,6 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         from pathlib import Path
 
         path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {path}")
 
@@ -157,7 +164,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from alembert.report.compare import write_comparison
 
-    written = write_comparison(args.runs, args.output, title=args.title)
+    written = write_comparison(args.runs, args.output, title=args.title, new_folder=True)
     Console().print(f"report: [bold]{written['html']}[/bold] and {written['markdown']}")
 
 
@@ -264,10 +271,26 @@ def _need_name(args: argparse.Namespace) -> str:
 
 
 _LIGHT_COMMANDS = frozenset({"recipes"})
+_ALLOW_HELP = "with --resume: optimiser settings that may differ, e.g. train.learning_rate (comma-separated)"
+
+
+class _NoticeHandler(logging.Handler):
+    """Prints the ``alembert`` logger's warnings and notes as one ``warning: …`` / ``note: …`` line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "warning" if record.levelno >= logging.WARNING else "note"
+        Console(stderr=True).print(f"{kind}: {record.getMessage()}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _show_notices() -> None:
+    logger = logging.getLogger("alembert")
+    if not any(isinstance(handler, _NoticeHandler) for handler in logger.handlers):
+        logger.addHandler(_NoticeHandler(logging.INFO))
+        logger.setLevel(logging.INFO)
 
 
 def _quiet_libraries() -> None:
-    """alembert shows its own progress; silence the libraries' per-call bars and load reports."""
+    """Silence the libraries' per-call bars and load reports: alembert shows its own progress."""
     import datasets
     import transformers
 
@@ -286,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     p.add_argument("--output", help="run folder (same as --set output_dir=...)")
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument("--allow-changes", action="append", metavar="KEYS", help=_ALLOW_HELP)
     p.add_argument("--dry-run", action="store_true", help="validate and print the resolved config, then stop")
     p.set_defaults(func=_cmd_distill)
 
@@ -296,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="GLUE task folder or training file")
     p.add_argument("--output", help="run folder (the model goes to OUTPUT/model)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument("--allow-changes", action="append", metavar="KEYS", help=_ALLOW_HELP)
     p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser("evaluate", help="score a model on a task's dev set; write predictions + metrics JSON")
@@ -423,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command not in _LIGHT_COMMANDS:  # heavy libraries are imported by the commands that need them
         _quiet_libraries()
+    _show_notices()
     if args.command == "finetune" and not args.config and not (args.model and args.task and args.data):
         parser.error("finetune needs --config, or --model, --task and --data")
     if args.command == "glue" and not args.config and not (args.teacher and args.data):
@@ -432,8 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlembertError as err:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
         return err.exit_code
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; resume with --resume")
+    except KeyboardInterrupt:  # runs say themselves whether there is a run to resume (errors.Interrupted)
+        Console(stderr=True).print("interrupted", highlight=False)
         return 130
     except OSError as err:  # a full disk is the user's to fix, not a crash: one line, exit code 2
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):

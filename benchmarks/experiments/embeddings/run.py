@@ -288,6 +288,10 @@ def main() -> None:
     (args.output / f"{args.result_name}.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     plot(rows, args.output / f"{args.result_name}.png")
     print(f"wrote {args.output / args.result_name}.json and .png")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root, for benchmarks.readme
+    from benchmarks.readme import write_readme
+
+    write_readme()
 
 
 if __name__ == "__main__":

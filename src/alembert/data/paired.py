@@ -83,6 +83,7 @@ class PairedCollator:
         self.teacher_tokenizer, self.student_tokenizer = teacher_tokenizer, student_tokenizer
 
     def __call__(self, features: list[Mapping]) -> dict[str, Tensor]:
+        """One padded batch of paired rows: teacher inputs, ``student_…`` inputs, word indices and labels."""
         teacher = [{k: f[k] for k in _INPUTS if k in f} for f in features]
         student = [{k: f[STUDENT_PREFIX + k] for k in _INPUTS if STUDENT_PREFIX + k in f} for f in features]
         batch = dict(self.teacher_tokenizer.pad(teacher, return_tensors="pt"))

@@ -98,6 +98,7 @@ def rows_from_records(
     label_column: str | None,
     require_labels: bool,
 ) -> list[Example]:
+    """Examples from ``(line, record)`` pairs of one file, columns picked by name or by the task's defaults."""
     if not records:
         raise DataError(f"{source}: no examples (the file is empty)")
     columns = list(records[0][1].keys())
@@ -124,10 +125,18 @@ def rows_from_records(
 
 
 def _read_delimited(path: Path, task: GlueTask, delimiter: str, glue_layout: bool) -> list[tuple[int, dict[str, Any]]]:
-    quoting = csv.QUOTE_NONE if glue_layout else csv.QUOTE_MINIMAL
+    """Rows of a TSV (GLUE's convention, whatever the options: no quoting, one row per line, so a stray quote in a
+    sentence never merges rows) or of a CSV (standard quoting)."""
+    tsv = delimiter == "\t"
+    quoting = csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
         rows = [(reader.line_num, row) for row in reader if row and not (len(row) == 1 and not row[0].strip())]
+    if tsv:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            lines = sum(1 for line in handle if line.strip() or "\t" in line)
+        if lines != len(rows):
+            raise DataError(f"{path}: read {len(rows)} rows from {lines} non-empty lines (a field spans lines)")
     if not rows:
         return []
     first_line, first = rows[0]

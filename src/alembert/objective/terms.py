@@ -19,6 +19,7 @@ from alembert.errors import ConfigError, suggest
 from alembert.features.alignment import aligned_words
 from alembert.features.extract import Features, representation_width
 from alembert.losses import LOSSES, LossFn, hard_label_loss
+from alembert.losses._reduce import REDUCTIONS
 from alembert.models.sentence import SentencePooling, pool
 from alembert.objective.checks import check_attention_match
 from alembert.objective.layer_maps import check_layer, expand_layer_map
@@ -141,6 +142,13 @@ def _check_params(match: MatchConfig, where: str) -> None:
             raise ConfigError(
                 f"{where}.params: loss '{match.loss}' takes no parameter '{key}'{suggest(key, accepted)}; "
                 f"it takes {accepted or 'none'}"
+            )
+    choices = {"reduction": REDUCTIONS, "class_reduction": ("sum", "mean")}
+    for key, allowed in choices.items():
+        if key in match.params and match.params[key] not in allowed:
+            raise ConfigError(
+                f"{where}.params.{key}: {match.params[key]!r} is not one of {', '.join(allowed)}"
+                f"{suggest(str(match.params[key]), allowed)}"
             )
     required = [name for name in accepted if parameters[name].default is inspect.Parameter.empty]
     missing = [name for name in required if name not in match.params]

@@ -5,6 +5,7 @@ folder behind: the student, its metrics, report and model card."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +21,13 @@ from alembert.models.vocab import init_embeddings_from_teacher, same_vocabulary
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
 from alembert.run.assistants import distill_assistants
-from alembert.run.context import (
-    DistillResult,
-    RunContext,
-    build_eval_fn,
-    final_metrics,
-    prepare_output,
-    stage_summary,
-)
+from alembert.run.context import DistillResult, RunContext, build_eval_fn, final_metrics, stage_summary
 from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
+from alembert.run.folder import Changes, check_precision, claim_run_folder
 from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
 from alembert.run.students import make_student
+from alembert.run.teacher import check_teacher_scores
 from alembert.run.vocab import student_vocabulary
 from alembert.tasks.glue import GlueTask
 from alembert.train.checkpoint import write_json_atomic
@@ -41,7 +37,7 @@ from alembert.train.loop import StageResult
 __all__ = ["DistillResult", "distill"]
 
 
-def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
+def distill(config: DistillConfig, *, resume: bool = False, allow_changes: Sequence[str] = ()) -> DistillResult:
     """Distil the teacher into a student, stage by stage, and write the run folder.
 
     The run folder holds ``student/`` (weights, tokenizer, model card; no projection weights), ``metrics.json``
@@ -52,12 +48,23 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     Args:
         config: the validated run configuration.
         resume: continue an interrupted run in ``config.output_dir`` from its last checkpoint.
+        allow_changes: with ``resume``, optimiser settings (``train.learning_rate``, …) that may differ from the
+            interrupted run's config; the change is recorded in ``log.jsonl``.
 
     Returns:
         Paths and metrics of the finished run.
+
+    Raises:
+        ConfigError: before anything is loaded, for a folder that is in use, holds another run or cannot be
+            written, a precision this machine cannot run, or (``resume``) a changed config.
     """
+    check_precision(config)
+    with claim_run_folder(config, resume=resume, allow_changes=allow_changes) as changes:
+        return _distill(config, resume, changes)
+
+
+def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillResult:
     output_dir = Path(config.output_dir)
-    prepare_output(output_dir, resume, config)
     if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
         config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = load_inputs(config)
@@ -73,7 +80,14 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     own_vocab = student_tokenizer is not None and not same_vocabulary(student_tokenizer, tokenizer)
     if paired is not None:  # every example tokenised by both models' tokenizers
         data.train = paired
-    teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
+    teacher = load_model(
+        config.teacher.path,
+        head=head,
+        task=task,
+        revision=config.teacher.revision,
+        trained_head=True,
+        what="teacher",
+    )
     vocab = (len(student_tokenizer), student_tokenizer.pad_token_id) if own_vocab else None
     student, init, pruning = make_student(
         config.student, teacher, head=head, task=task, data=config.data, train_set=data.train, tokenizer=tokenizer,
@@ -95,6 +109,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         student_init=None if init is None else list(init.teacher_layers),
         stages=[plan.name for plan in plans],
     )
+    if changes:
+        run.log.event("resume_changes", changes={key: {"before": a, "now": b} for key, (a, b) in changes.items()})
     if pruning is not None:
         run.log.event("pruned", **pruning.to_dict())
     if own_vocab:
@@ -105,6 +121,9 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     teacher_eval = scorers.build(head, tokenizer)[0] if own_vocab else evaluation[0]
     eval_fn, main_metric = evaluation
     teacher_metrics = _teacher_metrics(output_dir, teacher, teacher_eval, run.accelerator)
+    if task is not None and main_metric is not None:
+        check_teacher_scores(teacher_metrics, main_metric, task, data, config.teacher.path)
+        run.record_notices()
     results: dict[str, StageResult] = {}
     for plan in plans:
         results[plan.name] = run_planned_stage(

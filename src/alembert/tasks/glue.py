@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from alembert.errors import ConfigError, suggest
 
 
-__all__ = ["GLUE_TASKS", "GlueTask", "get_task"]
+__all__ = ["GLUE_TASKS", "GlueTask", "dev_suffix", "get_task", "score_columns"]
 
 
 @dataclass(frozen=True)
@@ -154,3 +154,31 @@ def get_task(name: str) -> GlueTask:
     if key not in GLUE_TASKS:
         raise ConfigError(f"task: unknown task '{name}'{suggest(key, GLUE_TASKS)}; known: {', '.join(GLUE_TASKS)}")
     return GLUE_TASKS[key]
+
+
+def dev_suffix(split: str) -> str:
+    """Suffix of the metric keys of a dev split: ``_mm`` for MNLI's mismatched set (``accuracy_mm``), else ``""``.
+
+    The papers report MNLI-m and MNLI-mm; runs select their best checkpoint on the matched set.
+    """
+    return "_mm" if "mismatched" in split else ""
+
+
+def score_columns(task: str, metrics: dict[str, float], main_metric: str | None = None) -> dict[str, float]:
+    """A run's table cells: ``{task: main score}``, plus ``mnli-mm`` when the run measured MNLI mismatched.
+
+    Args:
+        task: the run's task name.
+        metrics: its dev metrics (``accuracy``, ``accuracy_mm``, …).
+        main_metric: the metric to show (default: the task's main metric).
+    """
+    key = main_metric or (GLUE_TASKS[task].main_metric if task in GLUE_TASKS else None)
+    if key is None:
+        return {}
+    key = key.removesuffix("_mm")
+    cells = {}
+    if key in metrics:
+        cells[task] = metrics[key]
+    if f"{key}_mm" in metrics:
+        cells[f"{task}-mm"] = metrics[f"{key}_mm"]
+    return cells

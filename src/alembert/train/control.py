@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from alembert.errors import AlembertError
+from alembert.errors import AlembertError, Interrupted
 from alembert.train.checkpoint import latest_checkpoint
 
 
@@ -23,10 +23,8 @@ class TrainingDiverged(AlembertError):
     exit_code = 3
 
 
-class TrainingInterrupted(AlembertError):
-    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
-
-    exit_code = 130
+class TrainingInterrupted(Interrupted):
+    """SIGTERM/SIGINT arrived during training; a checkpoint was saved and the run can be resumed."""
 
 
 class StopRequest:
@@ -42,12 +40,14 @@ class StopRequest:
         self.signal_name = signal.Signals(signum).name
 
     def install(self) -> None:
+        """Catch SIGTERM and SIGINT (main thread only; elsewhere a no-op)."""
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def uninstall(self) -> None:
+        """Give SIGTERM and SIGINT back to their previous handlers."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
@@ -63,14 +63,17 @@ class TrainingTimer:
         self._pause_start: float | None = None
 
     def pause(self) -> None:
+        """Stop counting (an evaluation starts)."""
         self._pause_start = self._now()
 
     def resume(self) -> None:
+        """Count again after :meth:`pause`."""
         if self._pause_start is not None:
             self._paused += self._now() - self._pause_start
             self._pause_start = None
 
     def elapsed(self) -> float:
+        """Seconds of training so far, pauses excluded."""
         return self._now() - self._start - self._paused
 
 
@@ -118,5 +121,6 @@ def check_finite(step: int, loss: float, terms: dict[str, float], checkpoints: P
     last = latest_checkpoint(checkpoints)
     raise TrainingDiverged(
         f"stage {stage}: loss is not finite at step {step} (term {', '.join(bad)}); "
-        f"last good checkpoint: {last or 'none'} (resume with --resume after lowering the learning rate)"
+        f"last good checkpoint: {last or 'none'}; continue with a lower learning rate: "
+        "--set train.learning_rate=<lower> --resume --allow-changes train.learning_rate"
     )
