@@ -196,9 +196,9 @@ def render() -> str:
             "IMDb): alembert's `embedding-distil` (and `embedding-minilmv2`), sentence-transformers' own layer-drop + "
             "`MSELoss` distillation on the same sentences and settings, and `model2vec.distill` of the teacher "
             "(PCA 256). STS-B dev Spearman × 100 of cosine similarities; SST-2 dev accuracy of a logistic regression "
-            "on frozen embeddings (300 training sentences); median ms to embed real STS-B sentences on one thread. The "
-            "3-layer students share one architecture: their latency spread is machine load. These first, small runs "
-            "are short of the target (≥ 98% of the teacher, ≥ 1 point over sentence-transformers).",
+            "on frozen embeddings (300 training sentences); median ms to embed real STS-B sentences on one thread. "
+            "The 3-layer students share one architecture: their latency spread is machine load. These first, small "
+            "runs are short of the target (≥ 98% of the teacher, ≥ 1 point over sentence-transformers).",
             ["embeddings_4k.json", "embeddings.json"],
             tables.embeddings,
         ),
