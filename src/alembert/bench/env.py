@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 
 from alembert.bench.latency import environment
+from alembert.bench.timing import cpu_count, load_average
 
 
 __all__ = ["bench_environment", "cpu_flags", "load_average", "measure_matmul_peak"]
@@ -30,14 +30,6 @@ def cpu_flags() -> list[str]:
     return []
 
 
-def load_average() -> list[float] | None:
-    """1/5/15-minute load averages (other work on the machine slows every measurement)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def bench_environment() -> dict[str, Any]:
     """:func:`alembert.bench.latency.environment` plus ONNX Runtime, CPU features, core count and load."""
     import onnxruntime
@@ -47,7 +39,7 @@ def bench_environment() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "onnxruntime_threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": cpu_count(),
         "cpu_flags": cpu_flags(),
         "load_average_start": load_average(),
     }

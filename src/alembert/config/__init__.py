@@ -19,10 +19,12 @@ from alembert.config.sections import (
     TeacherConfig,
     TrainConfig,
 )
+from alembert.config.task import METRIC_NAMES, TaskConfig, task_name
 
 
 __all__ = [
     "DISTRIBUTION_LOSSES",
+    "METRIC_NAMES",
     "REPRESENTATIONS",
     "AugmentConfig",
     "DataConfig",
@@ -33,10 +35,12 @@ __all__ = [
     "ProgressiveConfig",
     "StageConfig",
     "StudentConfig",
+    "TaskConfig",
     "TeacherConfig",
     "TrainConfig",
     "apply_overrides",
     "dump_config",
     "load_config",
     "parse_config",
+    "task_name",
 ]

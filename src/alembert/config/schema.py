@@ -19,6 +19,7 @@ from alembert.config.sections import (
     TrainConfig,
     _Frozen,
 )
+from alembert.config.task import TaskConfig, TaskField, task_name
 
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ProgressiveConfig",
     "StageConfig",
     "StudentConfig",
+    "TaskConfig",
     "TeacherConfig",
     "TrainConfig",
 ]
@@ -149,7 +151,10 @@ class DistillConfig(_Frozen):
     """A whole distillation run."""
 
     recipe: str | None = Field(default=None, description="Recipe name recorded in the model card.")
-    task: str = Field(description="GLUE task name (e.g. sst2), or 'mlm' for general distillation on raw text.")
+    task: TaskField = Field(
+        description="GLUE task name (e.g. sst2), 'mlm' for general distillation on raw text, or a task of your own "
+        "as a mapping {name, text_columns, label_column, labels | regression, metrics} (see alembert.config.task)."
+    )
     teacher: TeacherConfig
     student: StudentConfig = Field(default_factory=StudentConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -191,7 +196,9 @@ class DistillConfig(_Frozen):
                         )
         if self.data.streaming:
             if self.task != "mlm":
-                raise ValueError(f"data.streaming: streams raw text for task: mlm, not for task: {self.task}")
+                raise ValueError(
+                    f"data.streaming: streams raw text for task: mlm, not for task: {task_name(self.task)}"
+                )
             for stage in self.stages:
                 if stage.train_config(self.train).max_steps is None:
                     raise ValueError(
@@ -204,7 +211,7 @@ class DistillConfig(_Frozen):
 class FinetuneConfig(_Frozen):
     """Fine-tune a model (usually the future teacher) on a task with the same training loop."""
 
-    task: str
+    task: TaskField = Field(description="GLUE task name, or a task of your own (see DistillConfig.task).")
     model: TeacherConfig
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

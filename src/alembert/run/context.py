@@ -28,7 +28,8 @@ from alembert.data.sources import TaskData
 from alembert.errors import ConfigError
 from alembert.files import atomic_folder
 from alembert.run.evaluate import evaluate_model, mlm_perplexity
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
+from alembert.terminal import warn_once
 from alembert.train.loop import StageResult
 from alembert.train.runlog import RunLog
 
@@ -103,7 +104,7 @@ class RunContext:
 
 def make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
     """The run's Accelerator: mixed precision, gradient accumulation, trackers, and processes from the launcher."""
-    trackers = "tensorboard" if train.report_to else None
+    trackers = list(train.report_to) or None
     # Under torchrun on a machine without GPUs, Accelerate only joins the process group (gloo) when told to
     # use the CPU; otherwise every process would silently train alone.
     multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
@@ -195,7 +196,7 @@ def check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) 
 
 
 def build_eval_fn(
-    task: GlueTask | None,
+    task: Task | None,
     data: TaskData,
     tokenizer: PreTrainedTokenizerBase,
     accelerator: Accelerator,
@@ -207,6 +208,12 @@ def build_eval_fn(
     perplexity, reported negated so that higher is better everywhere.
     """
     if not data.dev:
+        keeps = "select: best has no scores to compare, so" if cfg.select == "best" else "with select: last"
+        warn_once(
+            "no-dev-set",
+            f"no dev set: training runs without evaluation and {keeps} the weights of the last step are kept; "
+            "give data.dev (a file) or put a dev file next to the training file's folder",
+        )
         return None, None
     _name, dataset = next(iter(data.dev.items()))
     if task is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import datasets
 from accelerate import Accelerator
@@ -14,13 +13,15 @@ from accelerate.utils import set_seed
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from alembert.augment.dataset import augmented_data_config
+from alembert.bench.pair import measure_pair_speed
 from alembert.config import DistillConfig
-from alembert.data.sources import load_mlm_data, load_task_data
+from alembert.data.sources import TaskData, load_mlm_data, load_task_data, task_with_training_labels
 from alembert.errors import ConfigError, ModelError
 from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.models.student import build_student
+from alembert.report.card import software_versions, write_student_card
 from alembert.report.compare import write_comparison
-from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
+from alembert.report.summary import RunReport, write_report
 from alembert.run.assistants import distill_assistants
 from alembert.run.context import (
     DistillResult,
@@ -30,8 +31,11 @@ from alembert.run.context import (
     prepare_output,
     stage_summary,
 )
+from alembert.run.preflight import check_max_length
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
-from alembert.tasks.glue import GlueTask, get_task
+from alembert.tasks.resolve import resolve_task
+from alembert.tasks.task import Task, check_label_order, labels_from_model
+from alembert.terminal import Phase, say
 from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import StageResult
 
@@ -54,33 +58,33 @@ def _check_vocab(
 
 
 def _load_inputs(config: DistillConfig):
-    """Everything that can fail on user input, checked before any model weights are loaded or trained."""
-    task = None if config.task == "mlm" else get_task(config.task)
+    """Everything that can fail on user input, checked before any model weights are loaded or trained.
+
+    A task that lists no labels takes the teacher's (its ``id2label``, as fine-tuning recorded them), else the
+    sorted set of labels in the training data.
+    """
+    task = None if config.task == "mlm" else resolve_task(config.task)
     teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
+    if task is not None:
+        task = labels_from_model(task, getattr(teacher_config, "id2label", None), what="teacher")
+        check_label_order(task, getattr(teacher_config, "id2label", None), what="teacher")
     if config.student.path is not None:
         check_model_source(config.student.path, what="student")
-    _check_max_length(config.data.max_length, teacher_config)
+    check_max_length(config.data.max_length, teacher_config)
     tokenizer = load_tokenizer(config.teacher.path, revision=config.teacher.revision)
     data_config = config.data
     if task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
+        task = task_with_training_labels(data_config, task)
         data_config = augmented_data_config(data_config, task)
-    data = load_mlm_data(data_config, tokenizer) if task is None else load_task_data(data_config, task, tokenizer)
+    with Phase("reading and tokenising the data"):
+        if task is None:
+            data = load_mlm_data(data_config, tokenizer)
+        else:
+            data = load_task_data(data_config, task, tokenizer)
+            task = data.task or task
     if data.train is None or (isinstance(data.train, datasets.Dataset) and len(data.train) == 0):
         raise ConfigError("data.train: the training set is empty")
     return task, teacher_config, tokenizer, data
-
-
-def _check_max_length(max_length: int, model_config: Any) -> None:
-    """Tokens past the position embeddings would fail deep in the first forward pass; say so now."""
-    positions = getattr(model_config, "max_position_embeddings", None)
-    if positions is None:
-        return
-    offset = model_config.pad_token_id + 1 if model_config.model_type in ("roberta", "xlm-roberta", "mpnet") else 0
-    if max_length > positions - offset:
-        raise ConfigError(
-            f"data.max_length {max_length} exceeds the teacher's {positions - offset} position embeddings; "
-            f"set data.max_length <= {positions - offset}"
-        )
 
 
 def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
@@ -138,7 +142,7 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     if student_metrics is None:
         student_metrics = eval_fn(student) if eval_fn is not None else {}
     report = RunReport(
-        task=config.task,
+        task=config.task if task is None else task.name,
         recipe=config.recipe,
         teacher_path=config.teacher.path,
         main_metric=main_metric,
@@ -146,23 +150,35 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         student_metrics=student_metrics,
         stages={name: stage_summary(r) for name, r in results.items()},
         student_init=None if init is None else list(init.teacher_layers),
+        task_spec=None if task is None else task.to_dict(),
+        seed=config.train.seed,
+        versions=software_versions(),
     )
     if config.bench_latency and run.accelerator.is_main_process:
-        report.latency = measure_pair_latency(teacher, student)
+        with Phase("measuring teacher and student speed (batch 1, CPU)"):
+            report.latency = measure_pair_speed(teacher, student, lengths=_token_lengths(data), say=say)
     report.fill_parameters(teacher, student)
     student_dir = output_dir / "student"
-    run.save_folder(student_dir, lambda tmp: _save_student(student, tokenizer, tmp, report))
+    run.save_folder(student_dir, lambda tmp: _save_student(student, tokenizer, tmp, report, config))
     if run.accelerator.is_main_process:
         write_json_atomic(output_dir / "metrics.json", report.to_dict())
         write_report(report, output_dir)
-        title = f"{config.recipe or 'distill'}: teacher vs student"
+        title = f"{config.recipe or 'distill'} on {report.task}: teacher vs student"
         write_comparison([output_dir], output_dir, markdown=False, title=title)  # report.html + figures
     run.log.event("end", **{f"student_{k}": v for k, v in student_metrics.items()})
     run.close()
     return DistillResult(output_dir, student_dir, report.to_dict())
 
 
-def _head(config: DistillConfig, task: GlueTask | None) -> str:
+def _token_lengths(data: TaskData) -> list[int] | None:
+    """Token counts of the dev set (else the training set): the task's own length distribution."""
+    dataset = next(iter(data.dev.values()), None) or data.train
+    if isinstance(dataset, datasets.Dataset) and "length" in dataset.column_names:
+        return list(dataset.with_format(None)["length"])
+    return None
+
+
+def _head(config: DistillConfig, task: Task | None) -> str:
     """``base`` (no head at all) for general distillation whose losses never read the MLM head (TinyBERT)."""
     if task is not None:
         return "sequence_classification"
@@ -183,7 +199,7 @@ def _teacher_metrics(output_dir: Path, teacher, eval_fn, accelerator: Accelerato
     return metrics
 
 
-def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport) -> None:
+def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport, config: DistillConfig) -> None:
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    write_model_card(folder / "README.md", report)
+    write_student_card(folder / "README.md", report, config)
