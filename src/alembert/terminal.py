@@ -3,12 +3,14 @@
 training step (reading data, evaluation, latency, export), so that nothing runs silently for long.
 
 ``ALEMBERT_PROGRESS_SECONDS`` sets how often plain lines repeat (default 30 s); ``ALEMBERT_PLAIN_PROGRESS=1``
-prints plain lines on a terminal too.
+prints plain lines on a terminal too. A phase that ends within :data:`QUIET_SECONDS` prints nothing in a log
+(a bad input still ends with its one error line); a longer one prints a start line once that time has passed.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -19,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 
 __all__ = [
+    "QUIET_SECONDS",
     "Phase",
     "console",
     "format_seconds",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 console = Console(stderr=True)
+QUIET_SECONDS = 2.0
 _warned: set[str] = set()
 
 
@@ -50,6 +54,12 @@ def progress_interval() -> float:
         return max(float(os.environ.get("ALEMBERT_PROGRESS_SECONDS", "30")), 0.0)
     except ValueError:
         return 30.0
+
+
+def quiet_seconds() -> float:
+    """How long a phase may run before its plain start line is printed: :data:`QUIET_SECONDS`, or less when
+    ``ALEMBERT_PROGRESS_SECONDS`` asks for lines more often."""
+    return min(QUIET_SECONDS, progress_interval())
 
 
 def format_seconds(seconds: float) -> str:
@@ -79,7 +89,8 @@ def warn_once(key: str, message: str, target: Console | None = None) -> None:
 
 class Phase:
     """A timed piece of work with progress: a spinner (and bar, given ``total``) on a terminal; otherwise a start
-    line, a line every :func:`progress_interval` seconds, and an end line with the duration.
+    line (once the phase has run for :func:`quiet_seconds`), a line every :func:`progress_interval` seconds, and an
+    end line with the duration (only when the start line was printed: short phases stay quiet in a log).
 
     Use as a context manager; call :meth:`advance` as items are done.
     """
@@ -101,6 +112,8 @@ class Phase:
         self._live: Progress | None = None
         self._task = None
         self._start = self._last_line = 0.0
+        self._timer: threading.Timer | None = None
+        self._announced = threading.Event()
 
     def __enter__(self) -> Phase:
         self._start = self._last_line = self.clock()
@@ -116,10 +129,19 @@ class Phase:
                 self._live.start()
             except LiveError:  # rich < 14 draws one live display at a time: the training bar's
                 self._live = None
+        elif quiet_seconds() <= 0:
+            self._announce()
         else:
+            self._timer = threading.Timer(quiet_seconds(), self._announce)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _announce(self) -> None:
+        if not self._announced.is_set():
+            self._announced.set()
             size = f" ({self.total:,})" if self.total else ""
             say(f"{self.title}{size} ...", self.target)
-        return self
 
     def advance(self, count: int = 1) -> None:
         """``count`` more items are done."""
@@ -130,7 +152,9 @@ class Phase:
             self._live.update(self._task, completed=self.done)
             return
         now = self.clock()
-        if now - self._last_line >= progress_interval():
+        if now - self._start >= quiet_seconds():
+            self._announce()
+        if self._announced.is_set() and now - self._last_line >= progress_interval():
             self._last_line = now
             of = f"/{self.total:,}" if self.total else ""
             say(f"{self.title}: {self.done:,}{of} after {format_seconds(now - self._start)}", self.target)
@@ -142,5 +166,7 @@ class Phase:
             return
         if self._live is not None:
             self._live.stop()
-        if kind is None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if kind is None and (self._live is not None or self._announced.is_set()):
             say(f"{self.title}: done in {self.clock() - self._start:.1f} s", self.target)

@@ -94,6 +94,24 @@ def test_phase_prints_start_progress_and_end_lines(monkeypatch):
     assert lines[-1].endswith("evaluating on dev: done in 30.0 s") and len(lines) == 7
 
 
+def test_a_short_phase_is_quiet_in_a_log(monkeypatch):
+    """A bad input must end with its one error line, not with progress of the phases before it."""
+    monkeypatch.delenv("ALEMBERT_PROGRESS_SECONDS", raising=False)
+    console, buffer = log_console()
+    clock = Clock()
+    with Phase("reading data", target=console, clock=clock) as phase:
+        clock.now += 0.5
+        phase.advance()
+    with pytest.raises(ValueError), Phase("loading the teacher", target=console, clock=clock):
+        raise ValueError("corrupt weights")
+    assert buffer.getvalue() == ""
+    with Phase("evaluating", total=4, target=console, clock=clock) as phase:
+        clock.now += 2.5
+        phase.advance()
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].endswith("evaluating (4) ...") and lines[-1].endswith("evaluating: done in 2.5 s")
+
+
 def test_warning_once_and_time_format():
     console, buffer = log_console()
     warn_once("test-key", "no dev set", console)
