@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
 import torch
 
 from alembert.bench.latency import environment
-from alembert.bench.timing import cpu_count, load_average
+from alembert.bench.timing import cpu_count, load_average, sample_times
 
 
 __all__ = ["bench_environment", "cpu_flags", "load_average", "measure_matmul_peak"]
@@ -58,11 +57,7 @@ def measure_matmul_peak(size: int = 1024, repeats: int = 10, dtype: torch.dtype 
     b = torch.randn(size, size, generator=generator).to(dtype)
     for _ in range(2):
         torch.mm(a, b)
-    seconds = []
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        torch.mm(a, b)
-        seconds.append(time.perf_counter() - begin)
+    seconds = sample_times(lambda: torch.mm(a, b), seconds=float("inf"), runs=repeats)
     flops = 2.0 * size**3
     return {
         "size": size,
