@@ -103,7 +103,7 @@ def main() -> None:
         )
     print(f"written to {output} ({args.case})")
     update_readme_section(
-        "demo_speedup", "The make demo pair's speed-up, three times in a row (issue 16)", table(record)
+        "demo_speedup", "The make demo pair's speed-up, three times in a row", table(record)
     )
 
 
