@@ -102,9 +102,7 @@ def main() -> None:
             f"±{100 * summary['variation']:.1f}%; marked {', '.join(flags)}"
         )
     print(f"written to {output} ({args.case})")
-    update_readme_section(
-        "demo_speedup", "The make demo pair's speed-up, three times in a row", table(record)
-    )
+    update_readme_section("demo_speedup", "The make demo pair's speed-up, three times in a row", table(record))
 
 
 def table(record: dict) -> str:

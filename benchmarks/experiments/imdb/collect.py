@@ -21,10 +21,16 @@ sys.path.insert(0, str(BENCHMARKS))
 from readme_section import update_readme_section, write_result_json  # noqa: E402
 
 
-COMMANDS = [
-    "OMP_NUM_THREADS=1 bash benchmarks/experiments/imdb/run.sh ../shared/data runs/imdb",
-    "python benchmarks/experiments/imdb/collect.py runs/imdb",
-]
+def commands(settings: dict) -> list[str]:
+    """The two commands that made the result, with the sizes the run used (``settings.json`` of run.sh)."""
+    env = (
+        f"TRAIN={settings['train']} TEST={settings['test']} MAX_LENGTH={settings['max_length']} "
+        f"TEACHER_EPOCHS={settings['teacher_epochs']} STUDENT_EPOCHS={settings['student_epochs']}"
+    )
+    return [
+        f"{env} OMP_NUM_THREADS=1 bash benchmarks/experiments/imdb/run.sh ../shared/data runs/imdb",
+        "python benchmarks/experiments/imdb/collect.py runs/imdb",
+    ]
 
 
 def read(path: Path) -> dict:
@@ -60,10 +66,14 @@ def main() -> None:
     samples = ["One of the best films I have seen in years.", "A dull, badly acted waste of two hours."]
     answers = [{"text": text, **answer} for text, answer in zip(samples, classify(samples))]
     metric = student_run["main_metric"]
+    settings = read(out / "settings.json")
+    COMMANDS = commands(settings)  # noqa: N806 - the two commands of this result
     result = {
         "commands": COMMANDS,
+        "settings": settings,
         "task": student_run["task_spec"],
-        "data": "IMDb (shared/data/text/imdb): seeded samples of 4,000 training and 1,000 test reviews (run.sh)",
+        "data": f"IMDb (shared/data/text/imdb): seeded samples of {settings['train']:,} training and "
+        f"{settings['test']:,} test reviews (run.sh), max_length {settings['max_length']}",
         "teacher": {"model": teacher_run["model"], "dev": teacher_run["metrics"], "steps": teacher_run["global_step"]},
         "student": {
             "recipe": student_run["recipe"],
@@ -84,8 +94,19 @@ def main() -> None:
     lines = [
         "| model | dev " + metric + " | dev f1_macro | parameters |",
         "|---|---|---|---|",
-        model_row("teacher all-MiniLM-L6-v2 6×384, fine-tuned 1 epoch", student_run, "teacher", metric),
-        model_row("student distilbert-task 3×384, 2 epochs", student_run, "student", metric),
+        model_row(
+            f"teacher all-MiniLM-L6-v2 6×384, fine-tuned {settings['teacher_epochs']} epoch(s)",
+            student_run,
+            "teacher",
+            metric,
+        ),
+        model_row(
+            f"student distilbert-task 3×384, {settings['student_epochs']} epoch(s)", student_run, "student", metric
+        ),
+        "",
+        f"IMDb as a task alembert has no table entry for (labels read from the training data: "
+        f"{student_run['task_spec']['labels']}): {settings['train']:,} training and {settings['test']:,} test "
+        f"reviews (seeded samples), max_length {settings['max_length']}, one CPU thread.",
         "",
         f"Retention **{student_run['retention']:.1f}%** of the teacher's {metric}. Speed at batch 1 on the CPU, "
         "measured side by side by the distillation run:",
@@ -99,7 +120,7 @@ def main() -> None:
         + ", ".join(f"{k} {v[metric]:.2f}" for k, v in export["accuracy"].items())
         + f". Commands: `{COMMANDS[0]}`, then `{COMMANDS[1]}` (results/imdb.json).",
     ]
-    update_readme_section("imdb", "IMDb as a task of one's own (issue 16)", "\n".join(lines))
+    update_readme_section("imdb", "IMDb as a task of one's own", "\n".join(lines))
     print("\n".join(lines))
 
 

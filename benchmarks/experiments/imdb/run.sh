@@ -20,6 +20,8 @@ OWN=(--text-column text --label-column sentiment)
 TRAIN=${TRAIN:-4000} TEST=${TEST:-1000} MAX_LENGTH=${MAX_LENGTH:-256}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-1} STUDENT_EPOCHS=${STUDENT_EPOCHS:-2}
 mkdir -p "$OUT"
+printf '{"train": %s, "test": %s, "max_length": %s, "teacher_epochs": %s, "student_epochs": %s}\n' \
+  "$TRAIN" "$TEST" "$MAX_LENGTH" "$TEACHER_EPOCHS" "$STUDENT_EPOCHS" > "$OUT/settings.json"
 
 if [ ! -f "$OUT/data/train.jsonl" ]; then
   $PY - "$DATA/text/imdb" "$OUT/data" "$TRAIN" "$TEST" <<'PY'
