@@ -3,6 +3,7 @@ periodic progress lines for training and for the phases around it, and its final
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,3 +35,5 @@ def test_non_tty_run_prints_periodic_progress_lines(tmp_path: Path, sst2_dir: Pa
     assert "fine-tuned base on sst2" in out and "accuracy" in out
     saved = [line for line in out.splitlines() if line.startswith("model saved to")]
     assert saved and str(tmp_path / "run" / "model") in saved[0]  # the final line is whole, not cut at 80 columns
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}  # pipeline() answers names, not '1'
