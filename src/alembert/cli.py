@@ -70,7 +70,6 @@ def _task_config(value: str | dict[str, Any] | None, command: str, model: str | 
 
 
 def _cmd_distill(args: argparse.Namespace) -> None:
-    from alembert.config.io import config_yaml
     from alembert.config.recipes import load_recipe
     from alembert.report.summary import RunReport, print_report
     from alembert.run.distill import distill
@@ -84,8 +83,13 @@ def _cmd_distill(args: argparse.Namespace) -> None:
     if task is not None:  # the flags replace the recipe's task
         config = load_recipe(args.config, [*overrides, f"task={json.dumps(task)}"])
     if args.dry_run:
+        import yaml
+
+        from alembert.run.dry_run import describe_run
+
         preflight(config)  # the teacher, the data paths and the task exist: a placeholder path fails here
-        print(config_yaml(config), end="")
+        plan = describe_run(config)
+        print(yaml.safe_dump({"config": config.model_dump(mode="json"), "plan": plan}, sort_keys=False), end="")
         return
     result = distill(config, resume=args.resume)
     fields = {k: v for k, v in result.metrics.items() if k != "retention"}
@@ -256,9 +260,11 @@ def _cmd_glue(args: argparse.Namespace) -> None:
         base["finetune"] = list(args.finetune_set or [])
         base["distill"] = list(args.distill_set or [])
         config = parse_config(GlueSuiteConfig, apply_overrides(base, args.set or []), source="command line")
-    result = run_glue_suite(config, say=say)
+    rows = args.rows.split(",") if args.rows else None
+    result = run_glue_suite(config, rows=rows, say=say)
     console = _out()
-    console.print(glue_table(result.scores, [Path(r).stem for r in config.recipes]))
+    labels = dict.fromkeys(k for entry in result.scores.values() for k in entry if k not in ("metric", "teacher"))
+    console.print(glue_table(result.scores, list(labels)))
     console.print(f"table: [bold]{result.files['markdown']}[/bold]; report: {result.files['html']}")
 
 
@@ -284,6 +290,22 @@ def _cmd_corpus(args: argparse.Namespace) -> None:
         f"[bold]{args.output}[/bold] (dropped {stats.dropped_empty:,} near-empty and {stats.dropped_duplicates:,} "
         f"duplicate documents; excluded {stats.excluded_sentences:,} evaluation sentences); distil on it with "
         f"--set data.train={args.output} --set data.streaming=true"
+    )
+
+
+def _cmd_prune(args: argparse.Namespace) -> None:
+    from alembert.run.prune import prune, student_shape
+
+    shape = student_shape(args.layers, args.hidden, args.heads, args.ffn, args.select_layers, args.calibration_batches)
+    result = prune(
+        args.teacher, args.output, student=shape, data=args.data, task=args.task, max_length=args.max_length,
+        seed=args.seed,
+    )  # fmt: skip
+    report = result.report
+    Console().print(
+        f"pruned {report.params_before / 1e6:.1f}M -> {report.params_after / 1e6:.1f}M parameters "
+        f"(layers {list(report.layers)}, {report.head_case}) in {result.seconds:.0f} s; saved to "
+        f"[bold]{result.output_dir}[/bold]; distil from it with --set student.path={result.output_dir}"
     )
 
 
@@ -508,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-set", action="append", metavar="KEY=VALUE", help="override for every student run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a suite key (e.g. teachers.sst2=…)")
     p.add_argument("--output", help="suite folder (default runs/glue); rerun to continue an interrupted suite")
+    p.add_argument("--rows", help="comma-separated row names: run only these (several processes can share a suite)")
     p.set_defaults(func=_cmd_glue)
 
     p = _command(
@@ -531,6 +554,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tsv-column", action="append", help="text column of .tsv inputs (default: GLUE's names)")
     p.add_argument("--min-words", type=int, default=3, help="shorter documents are dropped as near-empty")
     p.set_defaults(func=_cmd_corpus)
+
+    p = _command(
+        sub,
+        "prune",
+        "cut a teacher down to a smaller shape by activation importance (Minitron)",
+        "Cut a teacher down to a smaller shape (layers, width, heads, FFN) by the importance of its units on "
+        "calibration data (Minitron); distil from the result with --set student.path=FOLDER.",
+        "alembert prune runs/teacher/model --layers 4 --hidden 256 --heads 4 --ffn 1024 --data data/SST-2 "
+        "--task sst2 --output runs/pruned",
+    )
+    p.add_argument("teacher", help="model folder or Hub name (a fine-tuned classifier keeps its head)")
+    p.add_argument("--layers", type=int, required=True, help="student layers")
+    p.add_argument("--hidden", type=int, required=True, help="student hidden size")
+    p.add_argument("--heads", type=int, required=True, help="student attention heads (must divide --hidden)")
+    p.add_argument("--ffn", type=int, required=True, help="student FFN (intermediate) size")
+    p.add_argument("--data", required=True, help="calibration data: a task folder (with --task) or a text corpus")
+    p.add_argument("--task", help="GLUE task of --data; without it --data is raw text")
+    p.add_argument("--output", required=True, help="new folder for the pruned model")
+    p.add_argument("--select-layers", default="uniform", help="uniform, importance, or teacher layers like 0,2,3,5")
+    p.add_argument("--calibration-batches", type=int, default=32, help="batches of 32 that rank the units")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_cmd_prune)
 
     p = _command(
         sub,

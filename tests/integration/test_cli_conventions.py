@@ -40,7 +40,7 @@ def test_dry_run_refuses_placeholders_and_prints_yaml(tmp_path, sst2_dir, bert_t
     assert "data.train: '" in capsys.readouterr().err
     sets = ["--set", f"teacher.path={bert_teacher}", "--set", f"data.train={sst2_dir}", "--set", "data.max_length=32"]
     assert main(["distill", "distilbert-task", *sets, "--dry-run", "--text-column", "sentence"]) == 0
-    printed = yaml.safe_load(capsys.readouterr().out)
+    printed = yaml.safe_load(capsys.readouterr().out)["config"]
     assert printed["recipe"] == "distilbert-task" and printed["teacher"]["path"] == str(bert_teacher)
     assert printed["task"] == {"name": "sst-2", "text_columns": ["sentence"], "label_column": "label",
                                "labels": None, "regression": False, "metrics": None}  # fmt: skip

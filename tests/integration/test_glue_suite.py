@@ -49,7 +49,8 @@ def suite_config(tmp_path: Path, glue_root: Path, **extra) -> GlueSuiteConfig:
         "seeds": [1, 2],
         "output_dir": str(tmp_path / "suite"),
         "finetune": ["train.epochs=1", "train.batch_size=16", "data.max_length=32"],
-        "distill": ["train.epochs=1", "train.batch_size=16", "data.max_length=32", "bench_latency=false"],
+        "distill": ["train.epochs=1", "train.batch_size=16", "data.max_length=32"],
+        "latency": False,
         **extra,
     }
     return GlueSuiteConfig(**fields)
@@ -75,7 +76,7 @@ def test_suite_plans_every_run_and_converts_kd_for_regression(tmp_path: Path, gl
 def test_suite_rejects_bad_input_before_training(tmp_path: Path, glue_root: Path) -> None:
     with pytest.raises(DataError, match="no folder .*CoLA"):
         plan_glue_suite(suite_config(tmp_path, glue_root, tasks=["cola"]))
-    with pytest.raises(ConfigError, match="recipe distilbert-task, task sst2: .*unknown key 'train.epoch'"):
+    with pytest.raises(ConfigError, match="row distilbert-task, task sst2: .*unknown key 'train.epoch'"):
         plan_glue_suite(suite_config(tmp_path, glue_root, distill=["train.epoch=1"]))
     with pytest.raises(ValueError, match="unknown task 'sst3'.*sst2"):
         suite_config(tmp_path, glue_root, tasks=["sst3"])
@@ -92,7 +93,7 @@ def test_suite_runs_tables_medians_and_reuses_finished_runs(tmp_path: Path, glue
     assert set(seeds) == {"1", "2"}
     assert scores["sst2"]["distilbert-task"]["median"] == pytest.approx(statistics.median(seeds.values()))
     table = result.files["markdown"].read_text(encoding="utf-8")
-    assert "| Model | #Params | SST-2 | STS-B | Average |" in table
+    assert "| Model | #Params | SST-2 (acc) | STS-B (Pearson) | Avg | Retention |" in table
     assert table.count("| distilbert-task |") == 1  # seeds folded into one row
     assert json.loads((tmp_path / "suite" / "glue.json").read_text())["scores"] == json.loads(json.dumps(scores))
     student = tmp_path / "suite" / "sst2" / "distilbert-task" / "seed-1" / "student"
@@ -122,7 +123,7 @@ def test_cli_glue_with_already_fine_tuned_teacher(tmp_path: Path, glue_root: Pat
             "--set", f"teachers.sst2={teacher}",
             "--distill-set", "train.epochs=1",
             "--distill-set", "data.max_length=32",
-            "--distill-set", "bench_latency=false",
+            "--set", "latency=false",
         ]
     )  # fmt: skip
     assert code == 0

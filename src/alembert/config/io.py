@@ -13,7 +13,7 @@ from alembert.config.task import TASK_UNION_TAGS
 from alembert.errors import ConfigError, suggest
 
 
-__all__ = ["apply_overrides", "config_yaml", "dump_config", "load_config", "parse_config"]
+__all__ = ["apply_overrides", "config_yaml", "dump_config", "load_config", "parse_config", "read_yaml"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -161,8 +161,8 @@ def parse_config(
         raise _to_config_error(err, model, source, text) from None
 
 
-def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
-    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it."""
+def read_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """A YAML config file as a mapping (safe loading; a key given twice is an error) and its text."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -180,6 +180,12 @@ def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | No
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data, text
+
+
+def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
+    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it."""
+    data, text = read_yaml(path)
     data = apply_overrides(data, overrides or [])
     return parse_config(model, data, source=str(path), text=text if not overrides else None)
 

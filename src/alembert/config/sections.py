@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "TRACKER_PACKAGES",
     "AugmentConfig",
+    "PruningConfig",
     "DataConfig",
     "MobileBertShape",
     "StudentConfig",
@@ -80,14 +81,32 @@ class MobileBertShape(_Frozen):
     )
 
 
+class PruningConfig(_Frozen):
+    """How ``student.init: pruned`` cuts the teacher (Minitron-style structured pruning, see alembert.models.prune).
+
+    Attention heads, FFN neurons and hidden channels are ranked by their mean activation on calibration batches of
+    the run's training data; the student keeps the most important ones of each, sliced consistently through every
+    embedding, LayerNorm, projection and the task head.
+    """
+
+    layers: Literal["uniform", "importance"] | list[int] = Field(
+        default="uniform",
+        description="uniform: evenly spread teacher layers, first and last kept; importance: the layers whose output "
+        "changes their input most (block importance 1 - cos); a list: those teacher layers (0-based).",
+    )
+    calibration_batches: int = Field(default=32, gt=0, description="Training batches that rank the units.")
+    calibration_batch_size: int = Field(default=32, gt=0)
+
+
 class StudentConfig(_Frozen):
     """How the student is built: from a saved model, or from the teacher's config with a new shape."""
 
     path: str | None = Field(default=None, description="Start from this saved model instead of building one.")
-    init: Literal["every_other", "random", "teacher"] | list[int] = Field(
+    init: Literal["every_other", "random", "teacher", "pruned"] | list[int] = Field(
         default="every_other",
         description="every_other: keep one teacher layer out of two (DistilBERT); a list: those teacher layers "
-        "(0-based); random: fresh weights; teacher: copy all teacher layers.",
+        "(0-based); random: fresh weights; teacher: copy all teacher layers; pruned: cut the teacher down to the "
+        "shape below by activation importance (see `pruning`); unset shape fields keep the teacher's.",
     )
     num_layers: int | None = Field(default=None, gt=0)
     hidden_size: int | None = Field(default=None, gt=0)
@@ -101,6 +120,12 @@ class StudentConfig(_Frozen):
         "where names, shapes and module types match.",
     )
     mobilebert: MobileBertShape | None = Field(default=None, description="architecture: mobilebert only.")
+    pruning: PruningConfig | None = Field(default=None, description="init: pruned only (default settings if unset).")
+
+    @property
+    def pruning_settings(self) -> PruningConfig:
+        """The ``pruning`` section, or its defaults when it is absent."""
+        return self.pruning or PruningConfig()
 
     @property
     def mobilebert_shape(self) -> MobileBertShape:
@@ -118,6 +143,8 @@ class StudentConfig(_Frozen):
     def _check_architecture(self) -> StudentConfig:
         if self.mobilebert is not None and self.architecture != "mobilebert":
             raise ValueError("student.mobilebert is set but student.architecture is not mobilebert")
+        if self.pruning is not None and self.init != "pruned":
+            raise ValueError("student.pruning is set but student.init is not pruned")
         if self.architecture == "mobilebert" and self.init not in ("random", "teacher"):
             raise ValueError(
                 f"student.init '{self.init}': a mobilebert student has no teacher layers to copy; use init: random, "

@@ -147,6 +147,9 @@ def build_corpus(
         raise DataError(f"corpus: no text left after cleaning {', '.join(map(str, paths))} (every document empty, "
                         f"shorter than {min_words} words, a duplicate or excluded)")  # fmt: skip
     segments = _segments(docs, tok, body, say)
+    if forbidden:  # a cut or joined segment can form a sentence no document had: check the segments themselves
+        segments, removed = _drop_forbidden(segments, forbidden, tok)
+        counts["excluded"] += removed
     random.Random(seed).shuffle(segments)
     specials = max_length - body
     stats = CorpusStats(
@@ -208,6 +211,21 @@ def _segments(docs: list[list[str]], tok, body: int, say: Callable[[str], None])
         if parts:
             segments.append((" ".join(parts), size))
     return segments
+
+
+def _drop_forbidden(segments: list[tuple[str, int]], forbidden: set[str], tok) -> tuple[list[tuple[str, int]], int]:
+    """Segments re-split into sentences with every forbidden one removed (token counts redone where changed)."""
+    kept_segments, removed = [], 0
+    for text, count in segments:
+        parts = split_sentences(text)
+        kept = [part for part in parts if normalise_sentence(part) not in forbidden]
+        if len(kept) != len(parts):
+            removed += len(parts) - len(kept)
+            text = " ".join(kept)
+            count = len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
+        if text:
+            kept_segments.append((text, count))
+    return kept_segments, removed
 
 
 def _cut(sentence: str, tok, body: int) -> list[tuple[str, int]]:

@@ -27,7 +27,7 @@ def student_layer_sources(cfg: StudentConfig, teacher_num_layers: int) -> tuple[
 
     ``every_other`` keeps layers 0, 2, 4, … (DistilBERT: "taking one layer out of two").
     """
-    if cfg.init == "random":
+    if cfg.init in ("random", "pruned"):  # pruned: the layers are chosen when the teacher is cut
         return ()
     if cfg.init == "teacher":
         sources = tuple(range(teacher_num_layers))
@@ -103,6 +103,8 @@ def build_student(
     Returns:
         The student and a summary of how it was initialised.
     """
+    if cfg.init == "pruned":
+        raise ConfigError("student.init: pruned cuts the teacher with calibration data: use alembert.run.students")
     if cfg.architecture == "mobilebert":  # a family of its own, whatever the teacher's (models/mobilebert.py)
         return build_mobilebert(teacher, cfg, masked_lm=masked_lm)
     teacher_layers = num_layers(teacher.config)

@@ -24,7 +24,7 @@ from alembert.models.student import student_layer_sources
 from alembert.objective.terms import resolve_matches
 
 
-__all__ = ["check_assistant_chain", "distill_assistants", "hop_config"]
+__all__ = ["check_assistant_chain", "distill_assistants", "hop_config", "planned_student_config"]
 
 RunFn = Callable[..., Any]
 
@@ -38,7 +38,7 @@ def hop_config(
     return DistillConfig.model_validate(data)
 
 
-def _planned_config(teacher_config: Any, student: StudentConfig, who: str) -> Any:
+def planned_student_config(teacher_config: Any, student: StudentConfig, who: str) -> Any:
     """The transformers config the hop's student will have (shape only; no weights are built)."""
     if student.path is not None:
         return check_model_source(student.path, what=who)
@@ -50,11 +50,16 @@ def _planned_config(teacher_config: Any, student: StudentConfig, who: str) -> An
     except ConfigError as err:
         raise ConfigError(f"{who}: {err}") from None
     config = copy.deepcopy(teacher_config)
-    config.num_hidden_layers = len(sources) or student.num_layers or math.ceil(teacher_layers / 2)
+    default_layers = teacher_layers if student.init == "pruned" else math.ceil(teacher_layers / 2)
+    config.num_hidden_layers = len(sources) or student.num_layers or default_layers
     if student.hidden_size is not None:
         config.hidden_size = student.hidden_size
     if student.num_heads is not None:
         config.num_attention_heads = student.num_heads
+    if student.intermediate_size is not None and hasattr(config, "intermediate_size"):
+        config.intermediate_size = student.intermediate_size
+    if student.init == "pruned":
+        _check_pruned_shape(teacher_config, config, who)
     if sources and config.hidden_size != teacher_config.hidden_size:
         raise ConfigError(
             f"{who}.init copies layers of the model before it, which needs its hidden size "
@@ -63,12 +68,20 @@ def _planned_config(teacher_config: Any, student: StudentConfig, who: str) -> An
     return config
 
 
+def _check_pruned_shape(teacher_config: Any, config: Any, who: str) -> None:
+    fields = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+    larger = [f"{f} {getattr(config, f)} > {getattr(teacher_config, f)}" for f in fields
+              if getattr(config, f, 0) > getattr(teacher_config, f, 0)]  # fmt: skip
+    if larger:
+        raise ConfigError(f"{who}.init pruned: the student must not be larger than the teacher ({', '.join(larger)})")
+
+
 def check_assistant_chain(config: DistillConfig) -> None:
     """Resolve every stage of every hop against the planned shapes; raises before anything is trained."""
     teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
     hops = [(f"assistants.{k}", a) for k, a in enumerate(config.assistants)] + [("student", config.student)]
     for who, student in hops:
-        student_config = _planned_config(teacher_config, student, who)
+        student_config = planned_student_config(teacher_config, student, who)
         for stage in config.stages:
             try:
                 resolve_matches(stage, teacher_config, student_config, has_mlm_labels=config.task == "mlm")

@@ -10,15 +10,12 @@ from pathlib import Path
 import datasets
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
-from alembert.augment.dataset import augmented_data_config
 from alembert.bench.pair import measure_pair_speed
 from alembert.config import DistillConfig
-from alembert.data.sources import TaskData, load_mlm_data, load_task_data, task_with_training_labels
-from alembert.errors import ConfigError, ModelError
-from alembert.models.load import check_model_source, load_model, load_tokenizer
-from alembert.models.student import build_student
+from alembert.data.sources import TaskData
+from alembert.models.load import load_model
 from alembert.report.card import software_versions, write_student_card
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, write_report
@@ -31,60 +28,16 @@ from alembert.run.context import (
     prepare_output,
     stage_summary,
 )
-from alembert.run.preflight import check_max_length
+from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
-from alembert.tasks.resolve import resolve_task
-from alembert.tasks.task import Task, check_label_order, labels_from_model
+from alembert.run.students import make_student
+from alembert.tasks.task import Task
 from alembert.terminal import Phase, say
 from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import StageResult
 
 
 __all__ = ["DistillResult", "distill"]
-
-
-def _check_vocab(
-    teacher_tokenizer: PreTrainedTokenizerBase, student_path: str | None, teacher_vocab: int, student_vocab: int
-) -> None:
-    if student_vocab != teacher_vocab:
-        raise ModelError(
-            f"teacher and student vocabularies differ (teacher {teacher_vocab} tokens, student {student_vocab}); "
-            "distillation needs a shared tokenizer"
-        )
-    if student_path is not None and Path(student_path, "tokenizer_config.json").is_file():
-        student_tokenizer = load_tokenizer(student_path)
-        if student_tokenizer.get_vocab() != teacher_tokenizer.get_vocab():
-            raise ModelError(f"student tokenizer at {student_path} differs from the teacher's; use the same vocab")
-
-
-def _load_inputs(config: DistillConfig):
-    """Everything that can fail on user input, checked before any model weights are loaded or trained.
-
-    A task that lists no labels takes the teacher's (its ``id2label``, as fine-tuning recorded them), else the
-    sorted set of labels in the training data.
-    """
-    task = None if config.task == "mlm" else resolve_task(config.task)
-    teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
-    if task is not None:
-        task = labels_from_model(task, getattr(teacher_config, "id2label", None), what="teacher")
-        check_label_order(task, getattr(teacher_config, "id2label", None), what="teacher")
-    if config.student.path is not None:
-        check_model_source(config.student.path, what="student")
-    check_max_length(config.data.max_length, teacher_config)
-    tokenizer = load_tokenizer(config.teacher.path, revision=config.teacher.revision)
-    data_config = config.data
-    if task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
-        task = task_with_training_labels(data_config, task)
-        data_config = augmented_data_config(data_config, task)
-    with Phase("reading and tokenising the data"):
-        if task is None:
-            data = load_mlm_data(data_config, tokenizer)
-        else:
-            data = load_task_data(data_config, task, tokenizer)
-            task = data.task or task
-    if data.train is None or (isinstance(data.train, datasets.Dataset) and len(data.train) == 0):
-        raise ConfigError("data.train: the training set is empty")
-    return task, teacher_config, tokenizer, data
 
 
 def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
@@ -106,16 +59,16 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     prepare_output(output_dir, resume, config)
     if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
         config = distill_assistants(config, resume=resume, run=distill)
-    task, _teacher_config, tokenizer, data = _load_inputs(config)
+    task, _teacher_config, tokenizer, data = load_inputs(config)
     check_task_losses(config.stages, task)
     head = _head(config, task)
     set_seed(config.train.seed)
     teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
-    if config.student.path is not None:
-        student, init = load_model(config.student.path, head=head, task=task), None
-    else:
-        student, init = build_student(teacher, config.student, masked_lm=task is None)
-    _check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
+    student, init, pruning = make_student(
+        config.student, teacher, head=head, task=task, data=config.data, train_set=data.train, tokenizer=tokenizer,
+        seed=config.train.seed,
+    )  # fmt: skip
+    check_vocab(tokenizer, config.student.path, teacher.config.vocab_size, student.config.vocab_size)
     plans = plan_stages(config, teacher, student, output_dir)
     run = RunContext.open(config, output_dir, resume=resume)
     run.log.event(
@@ -126,6 +79,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         student_init=None if init is None else list(init.teacher_layers),
         stages=[plan.name for plan in plans],
     )
+    if pruning is not None:
+        run.log.event("pruned", **pruning.to_dict())
     teacher = teacher.to(run.accelerator.device).eval().requires_grad_(False)
     evaluation: tuple = (None, None)  # a head-less (base) student has no output to score
     if head != "base":

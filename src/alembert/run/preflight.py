@@ -4,28 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from alembert.config import DataConfig, DistillConfig
-from alembert.errors import ConfigError, DataError
+from alembert.errors import DataError
 from alembert.models.load import check_model_source
+from alembert.run.inputs import check_max_length
 from alembert.tasks.resolve import resolve_task
 
 
-__all__ = ["check_data_paths", "check_max_length", "preflight"]
-
-
-def check_max_length(max_length: int, model_config: Any) -> None:
-    """Tokens past the position embeddings would fail deep in the first forward pass; say so now."""
-    positions = getattr(model_config, "max_position_embeddings", None)
-    if positions is None:
-        return
-    offset = model_config.pad_token_id + 1 if model_config.model_type in ("roberta", "xlm-roberta", "mpnet") else 0
-    if max_length > positions - offset:
-        raise ConfigError(
-            f"data.max_length {max_length} exceeds the teacher's {positions - offset} position embeddings; "
-            f"set data.max_length <= {positions - offset}"
-        )
+__all__ = ["check_data_paths", "preflight"]
 
 
 def check_data_paths(data: DataConfig) -> None:

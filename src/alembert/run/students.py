@@ -1,0 +1,109 @@
+"""The student a run starts from: a saved model, a new shape built from the teacher, or the teacher cut down.
+
+``student.init: pruned`` ranks the teacher's attention heads, FFN neurons and hidden channels by their mean
+activation over calibration batches of the run's own training data and slices the teacher to the student's shape
+(:mod:`alembert.models.prune`); the same command-line step is ``alembert prune``.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import datasets
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from alembert.config import DataConfig, StudentConfig
+from alembert.data.batches import build_train_loader
+from alembert.data.streaming import TextBlockStream
+from alembert.errors import ConfigError
+from alembert.models.init import StudentInit
+from alembert.models.load import load_model, num_layers
+from alembert.models.prune import PruneReport, PruneShape, prune_teacher
+from alembert.models.student import build_student
+from alembert.tasks.task import Task
+
+
+__all__ = ["calibration_batches", "make_student", "pruned_shape", "pruned_student"]
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def calibration_batches(
+    dataset: datasets.Dataset | TextBlockStream,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    batches: int,
+    batch_size: int,
+    seed: int,
+    mlm_probability: float = 0.15,
+) -> list[dict[str, torch.Tensor]]:
+    """The first ``batches`` random training batches (model inputs only) of a task set or a text stream."""
+    loader = build_train_loader(
+        dataset,
+        tokenizer,
+        batch_size=batch_size,
+        seed=seed,
+        length_grouped=False,
+        mlm_probability=mlm_probability if isinstance(dataset, TextBlockStream) else None,
+    )
+    return [{k: v for k, v in batch.items() if k in _INPUTS} for batch in islice(loader, batches)]
+
+
+def pruned_shape(teacher: PreTrainedModel, cfg: StudentConfig) -> PruneShape:
+    """The student's shape: the fields set in ``cfg``, the teacher's value for the others."""
+    config = teacher.config
+    return PruneShape(
+        cfg.num_layers or num_layers(config),
+        cfg.hidden_size or config.hidden_size,
+        cfg.num_heads or config.num_attention_heads,
+        cfg.intermediate_size or config.intermediate_size,
+    )
+
+
+def pruned_student(
+    teacher: PreTrainedModel, cfg: StudentConfig, batches: list[dict[str, torch.Tensor]]
+) -> tuple[PreTrainedModel, PruneReport]:
+    """Cut ``teacher`` to ``cfg``'s shape with importance from ``batches`` (the teacher itself is not changed)."""
+    layers = cfg.pruning_settings.layers
+    return prune_teacher(teacher, pruned_shape(teacher, cfg), batches, layers=layers)
+
+
+def make_student(
+    cfg: StudentConfig,
+    teacher: PreTrainedModel,
+    *,
+    head: str,
+    task: Task | None,
+    data: DataConfig,
+    train_set: datasets.Dataset | TextBlockStream,
+    tokenizer: PreTrainedTokenizerBase,
+    seed: int,
+) -> tuple[PreTrainedModel, StudentInit | None, PruneReport | None]:
+    """Load, build or prune the run's student.
+
+    Returns:
+        The student, how it was initialised (``None`` for a saved model) and, for ``init: pruned``, the pruning
+        report.
+    """
+    if cfg.path is not None:
+        return load_model(cfg.path, head=head, task=task), None, None
+    if cfg.init != "pruned":
+        student, init = build_student(teacher, cfg, masked_lm=task is None)
+        return student, init, None
+    settings = cfg.pruning_settings
+    if isinstance(settings.layers, list) and len(settings.layers) != pruned_shape(teacher, cfg).num_layers:
+        raise ConfigError(
+            f"student.pruning.layers lists {len(settings.layers)} teacher layers but the student has "
+            f"{pruned_shape(teacher, cfg).num_layers}"
+        )
+    batches = calibration_batches(
+        train_set,
+        tokenizer,
+        batches=settings.calibration_batches,
+        batch_size=settings.calibration_batch_size,
+        seed=seed,
+        mlm_probability=data.mlm_probability,
+    )
+    student, report = pruned_student(teacher, cfg, batches)
+    return student, StudentInit(report.layers, len(student.state_dict()), len(student.state_dict())), report
