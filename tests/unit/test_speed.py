@@ -4,6 +4,7 @@ run's pair measurement (its record, not its speed: no timing assertions here), a
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -43,6 +44,20 @@ def test_interleave_rotates_and_times_every_call_each_round():
     assert {name: len(rounds) for name, rounds in times.items()} == {"a": 3, "b": 3, "c": 3}
     assert all(t > 0 for rounds in times.values() for block in rounds for t in block)
     assert sample_times(lambda: None, seconds=0.0)
+
+
+def test_interleave_fits_slow_calls_into_the_budget_with_fewer_rounds():
+    """Calls too slow for 5 rounds in the budget: 3 rounds (the least a spread is computed over), each call timed
+    once per round with no block-sizing call (a busy machine made a 15 s budget take 33 s before)."""
+    counts = dict.fromkeys("abc", 0)
+
+    def slow(name):
+        counts[name] += 1
+        time.sleep(0.05)
+
+    times = interleave({n: (lambda n=n: slow(n)) for n in counts}, rounds=5, budget_seconds=0.5)
+    assert {name: [len(block) for block in rounds] for name, rounds in times.items()} == dict.fromkeys("abc", [1] * 3)
+    assert counts == dict.fromkeys("abc", 1 + 3)  # one warm-up call, then one timed call per round
 
 
 def test_pair_measurement_record(tmp_path):

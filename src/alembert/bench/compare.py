@@ -36,8 +36,8 @@ __all__ = [
 
 
 def time_block(call: Callable[[], object], *, warmup: int, runs: int, max_seconds: float) -> list[float]:
-    """``warmup`` untimed calls, then up to ``runs`` timed ones (milliseconds, ``torch.utils.benchmark``), stopping
-    after ``max_seconds`` (at least one; see :func:`alembert.bench.timing.sample_times`)."""
+    """``warmup`` untimed calls, then up to ``runs`` single timed ones (milliseconds), stopping after ``max_seconds``
+    (at least one; see :func:`alembert.bench.timing.sample_times`)."""
     for _ in range(warmup):
         call()
     return [1000.0 * t for t in sample_times(call, seconds=max_seconds, runs=runs)]

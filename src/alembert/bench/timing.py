@@ -19,6 +19,7 @@ from torch.utils.benchmark import Timer
 
 
 __all__ = [
+    "MIN_ROUNDS",
     "MAX_SPREAD",
     "Verdict",
     "cpu_count",
@@ -36,25 +37,46 @@ MAX_SPREAD = 0.10  # a speed-up whose rounds span more than ±10% around their m
 def sample_times(
     call: Callable[[], object], *, seconds: float, runs: int | None = None, threads: int | None = None
 ) -> list[float]:
-    """Seconds per call, timed by ``torch.utils.benchmark.Timer``.
+    """Seconds per call.
 
-    Without ``runs``: ``Timer.blocked_autorange`` runs blocks of calls until ``seconds`` have passed (it first runs
-    the call untimed to size its blocks: a warm-up after another model ran); at least one block is timed. With
-    ``runs``: that many single calls (``Timer.timeit``), stopping early once ``seconds`` have passed (at least one).
+    Without ``runs``: ``torch.utils.benchmark.Timer.blocked_autorange`` runs blocks of calls until ``seconds`` have
+    passed (it first runs the call untimed to size its blocks: a warm-up after another model ran); at least one
+    block is timed. With ``runs``: one untimed warm-up call, then that many single calls (:func:`time_once`),
+    stopping early once ``seconds`` have passed (at least one).
     """
-    timer = Timer(stmt="call()", globals={"call": call}, num_threads=threads or torch.get_num_threads())
     if runs is None:
+        timer = Timer(stmt="call()", globals={"call": call}, num_threads=threads or torch.get_num_threads())
         return list(timer.blocked_autorange(min_run_time=max(seconds, 1e-6)).times)
+    time_once(call, threads=threads)
     times: list[float] = []
     while len(times) < runs and (not times or sum(times) < seconds):
-        times.append(float(timer.timeit(number=1).times[0]))
+        times.append(time_once(call, threads=threads))
     return times
 
 
 def time_once(call: Callable[[], object], *, threads: int | None = None) -> float:
-    """Seconds of a single call (a dev pass times each example once)."""
-    timer = Timer(stmt="call()", globals={"call": call}, num_threads=threads or torch.get_num_threads())
-    return float(timer.timeit(number=1).times[0])
+    """Seconds of a single call, with no untimed call around it (``Timer.timeit(1)`` would add two): for calls
+    long enough that a clock read is noise (a dev-pass example, a whole interleaved call on a slow machine)."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        _synchronize()
+        begin = time.perf_counter()
+        call()
+        _synchronize()
+        return time.perf_counter() - begin
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _synchronize() -> None:
+    """Wait for queued GPU work, so that it is counted in the call that queued it."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+MIN_ROUNDS = 3  # fewest rounds a spread is computed over when a time budget cuts the rounds
 
 
 def interleave(
@@ -69,33 +91,43 @@ def interleave(
 
     Args:
         calls: name -> zero-argument call (one forward pass, or several).
-        rounds: interleaved rounds.
-        budget_seconds: if set, the whole measurement (warm-up included) aims to fit: the time per block is
-            derived from one warm-up call of each.
+        rounds: interleaved rounds (at most).
+        budget_seconds: if set, the whole measurement (warm-up included) fits in it: one warm-up call of each
+            sizes the rounds; on a slow or busy machine a call is timed once per round (no block sizing), and the
+            rounds are cut to what fits, down to :data:`MIN_ROUNDS` (which may then overrun the budget).
         block_seconds: time per call and round when there is no budget.
         say: called with a short progress message per round.
 
     Returns:
-        name -> per round, the seconds of each timed call.
+        name -> per round, the seconds of each timed call (as many rounds as were run).
     """
     start = time.perf_counter()
     names = list(calls)
+    single: set[str] = set()
     if budget_seconds is not None:
         warm = {}
         for name in names:
             begin = time.perf_counter()
             calls[name]()
             warm[name] = time.perf_counter() - begin
-        per_round = (0.9 * budget_seconds - (time.perf_counter() - start)) / rounds  # the last block overshoots
-        # each block costs one sizing call plus at least one timed one
-        block_seconds = max((per_round - sum(warm.values())) / len(names), 0.0)
+        one_pass = sum(warm.values())
+        remaining = 0.9 * budget_seconds - (time.perf_counter() - start)  # the last block overshoots
+        if one_pass > 0:
+            rounds = max(min(rounds, int(remaining // one_pass)), min(MIN_ROUNDS, rounds))
+        per_round = remaining / rounds
+        # what is left of a round after one call of each, shared out; a call longer than its share is timed once
+        block_seconds = max((per_round - one_pass) / len(names), 0.0)
+        single = {name for name in names if warm[name] >= block_seconds}
     times: dict[str, list[list[float]]] = {name: [] for name in names}
     for index in range(rounds):
         if say is not None:
             say(f"round {index + 1}/{rounds}")
         order = names[index % len(names) :] + names[: index % len(names)]
         for name in order:
-            times[name].append(sample_times(calls[name], seconds=block_seconds))
+            if name in single:  # one timed call, no block-sizing call first
+                times[name].append([time_once(calls[name])])
+            else:
+                times[name].append(sample_times(calls[name], seconds=block_seconds))
     return times
 
 
