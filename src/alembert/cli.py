@@ -332,7 +332,7 @@ _LIGHT_COMMANDS = frozenset({"recipes"})
 
 
 def _quiet_libraries() -> None:
-    """alembert shows its own progress; silence the libraries' per-call bars and load reports."""
+    """Silence the libraries' per-call bars and load reports: alembert shows its own progress."""
     import datasets
     import transformers
 

@@ -8,7 +8,7 @@
 # A smaller run on a busy CPU: TRAIN=800 TEST=400 MAX_LENGTH=128 STUDENT_EPOCHS=1 bash .../run.sh
 # Usage (repository root; rerun to continue, finished steps are skipped):
 #   OMP_NUM_THREADS=1 bash benchmarks/experiments/imdb/run.sh [DATA_ROOT] [OUT]
-#   python benchmarks/experiments/imdb/collect.py [OUT]   -> benchmarks/results/imdb.json
+#   python -m benchmarks.experiments.imdb.collect [OUT]   -> benchmarks/results/imdb.json
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-runs/imdb}
@@ -65,4 +65,4 @@ fi
 [ -f "$OUT/onnx/export.json" ] || \
   $ALEMBERT export "$OUT/student/student" --output "$OUT/onnx" --int8 --data "$OUT/data/test.jsonl" "${OWN[@]}" \
     --choose-backend
-echo "done: $OUT (collect with: python benchmarks/experiments/imdb/collect.py $OUT)"
+echo "done: $OUT (collect with: python -m benchmarks.experiments.imdb.collect $OUT)"

@@ -121,6 +121,7 @@ def rows_from_records(
     label_column: str | None,
     require_labels: bool,
 ) -> list[Example]:
+    """Examples from ``(line, record)`` pairs of one file, columns picked by name or by the task's defaults."""
     if not records:
         raise DataError(f"{source}: no examples (the file is empty)")
     columns = list(records[0][1].keys())

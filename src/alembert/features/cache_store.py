@@ -51,6 +51,7 @@ def token_index(axes: tuple[int, ...], positions: Tensor) -> tuple[Any, ...]:
 
 
 def offsets_of(shape: tuple[int, ...], lengths: np.ndarray) -> np.ndarray:
+    """Start offset of each row's values in a flat shard (``-1`` in ``shape`` = a token axis), then the total."""
     fixed = int(np.prod([s for s in shape if s >= 0], dtype=np.int64))
     token_axes = sum(1 for s in shape if s < 0)
     return np.concatenate([[0], np.cumsum(fixed * lengths**token_axes)]).astype(np.int64)
@@ -128,6 +129,10 @@ def write_entries(
     accelerator: Accelerator,
     batch_size: int,
 ) -> None:
+    """Run the teacher over ``dataset`` (each process its share) into one memory-mapped shard per key.
+
+    Shards are written under temporary names and renamed, with their JSON metadata, once every process is done.
+    """
     collate = DataCollatorWithPadding(tokenizer)
     first = collate([{k: v for k, v in dataset[0].items() if k in INPUTS}])
     with torch.no_grad(), accelerator.autocast():

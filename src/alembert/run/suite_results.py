@@ -91,6 +91,7 @@ def time_rows(
 
 
 def table_rows(config: GlueSuiteConfig, scores: dict[str, dict[str, Any]], timed: dict) -> list[TableRow]:
+    """The GLUE table's rows: the teacher, then every suite row that has a score, with its timing."""
     teacher_scores = {t: e["teacher"] for t, e in scores.items() if e["teacher"] is not None}
     rows = [TableRow("teacher", teacher_scores, **_timing(timed.get("teacher")))]
     for row in config.all_rows:

@@ -42,12 +42,14 @@ class StopRequest:
         self.signal_name = signal.Signals(signum).name
 
     def install(self) -> None:
+        """Catch SIGTERM and SIGINT (main thread only; elsewhere a no-op)."""
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def uninstall(self) -> None:
+        """Give SIGTERM and SIGINT back to their previous handlers."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
@@ -63,14 +65,17 @@ class TrainingTimer:
         self._pause_start: float | None = None
 
     def pause(self) -> None:
+        """Stop counting (an evaluation starts)."""
         self._pause_start = self._now()
 
     def resume(self) -> None:
+        """Count again after :meth:`pause`."""
         if self._pause_start is not None:
             self._paused += self._now() - self._pause_start
             self._pause_start = None
 
     def elapsed(self) -> float:
+        """Seconds of training so far, pauses excluded."""
         return self._now() - self._start - self._paused
 
 
