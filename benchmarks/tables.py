@@ -370,6 +370,7 @@ def h200_sst2_bf16(events: list[Result], command: str) -> str:
 
 def demo_speedup(record: Result) -> str:
     """The ``make demo`` pair's speed-up measured three times in a row, per case and length setting."""
+    record = record["cases"]
     lines = head(
         ["case", "load average (start of each)", "lengths", "speed-ups", "variation", "within ±10%", "marked"]
     )

@@ -87,7 +87,8 @@ def main() -> None:
     }
     output = Path(args.output)
     record = json.loads(output.read_text()) if output.is_file() else {}
-    record[args.case] = entry
+    record.setdefault("cases", {})[args.case] = entry
+    record["command"] = entry["command"]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     for name, summary in settings.items():

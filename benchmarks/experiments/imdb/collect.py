@@ -47,6 +47,7 @@ def main() -> None:
     settings = read(out / "settings.json")
     COMMANDS = commands(settings)  # noqa: N806 - the two commands of this result
     result = {
+        "command": " && ".join(COMMANDS),
         "commands": COMMANDS,
         "settings": settings,
         "task": student_run["task_spec"],
