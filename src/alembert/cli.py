@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -91,11 +92,15 @@ def _cmd_distill(args: argparse.Namespace) -> None:
         plan = describe_run(config)
         print(yaml.safe_dump({"config": config.model_dump(mode="json"), "plan": plan}, sort_keys=False), end="")
         return
-    result = distill(config, resume=args.resume)
+    result = distill(config, resume=args.resume, allow_changes=_allowed(args))
     fields = {k: v for k, v in result.metrics.items() if k != "retention"}
     console = _out()
     print_report(RunReport(**fields), console)
     console.print(f"student saved to [bold]{result.student_dir}[/bold]; report: {result.output_dir / 'report.html'}")
+
+
+def _allowed(args: argparse.Namespace) -> list[str]:
+    return [key.strip() for item in args.allow_changes or [] for key in item.split(",") if key.strip()]
 
 
 def _cmd_finetune(args: argparse.Namespace) -> None:
@@ -114,7 +119,7 @@ def _cmd_finetune(args: argparse.Namespace) -> None:
             "output_dir": args.output or "runs/finetune",
         }
         config = parse_config(FinetuneConfig, apply_overrides(base, args.set or []), source="command line")
-    result = finetune(config, resume=args.resume)
+    result = finetune(config, resume=args.resume, allow_changes=_allowed(args))
     summary = result.metrics
     title = f"fine-tuned {Path(config.model.path).name} on {summary['task']}"
     console = _out()
@@ -139,7 +144,10 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from alembert.bench.compare import BenchConfig, bench_models, model_names
     from alembert.bench.devpass import time_dev_pass
     from alembert.bench.table import print_bench
+    from alembert.files import check_output_file
 
+    if args.output:
+        check_output_file(args.output, "bench --output")
     console = _out()
     models = list(args.models)
     if args.baseline and args.baseline not in models:
@@ -176,7 +184,6 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         print_bench(result, console)
     if args.output:
         path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {"command": " ".join(["alembert", *sys.argv[1:]]), **result.to_dict()}
         path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {path}")
@@ -216,7 +223,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from alembert.report.compare import write_comparison
 
-    written = write_comparison(args.runs, args.output, title=args.title)
+    written = write_comparison(args.runs, args.output, title=args.title, new_folder=True)
     _out().print(f"report: [bold]{written['html']}[/bold] and {written['markdown']}")
 
 
@@ -329,6 +336,22 @@ def _need_name(args: argparse.Namespace) -> str:
 
 
 _LIGHT_COMMANDS = frozenset({"recipes"})
+_ALLOW_HELP = "with --resume: optimiser settings that may differ, e.g. train.learning_rate (comma-separated)"
+
+
+class _NoticeHandler(logging.Handler):
+    """Prints the ``alembert`` logger's warnings and notes as one ``warning: …`` / ``note: …`` line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "warning" if record.levelno >= logging.WARNING else "note"
+        Console(stderr=True).print(f"{kind}: {record.getMessage()}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _show_notices() -> None:
+    logger = logging.getLogger("alembert")
+    if not any(isinstance(handler, _NoticeHandler) for handler in logger.handlers):
+        logger.addHandler(_NoticeHandler(logging.INFO))
+        logger.setLevel(logging.INFO)
 
 
 def _quiet_libraries() -> None:
@@ -392,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     p.add_argument("--output", help="run folder (same as --set output_dir=...)")
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument("--allow-changes", action="append", metavar="KEYS", help=_ALLOW_HELP)
     p.add_argument("--dry-run", action="store_true", help="check the inputs and print the resolved config as YAML")
     _add_task_flags(p)
     p.set_defaults(func=_cmd_distill)
@@ -412,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="task folder or training file (tsv, csv, json, jsonl, parquet)")
     p.add_argument("--output", help="run folder (the model goes to OUTPUT/model)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument("--allow-changes", action="append", metavar="KEYS", help=_ALLOW_HELP)
     _add_task_flags(p)
     p.set_defaults(func=_cmd_finetune)
 
@@ -598,6 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command not in _LIGHT_COMMANDS:  # heavy libraries are imported by the commands that need them
         _quiet_libraries()
+    _show_notices()
     if args.command == "finetune" and not args.config and not (args.model and args.data):
         parser.error("finetune needs --config, or --model, --task and --data (for a task of your own: --text-column "
                      "and --label-column instead of, or with, --task)")  # fmt: skip
@@ -611,8 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlembertError as err:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
         return err.exit_code
-    except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; resume with --resume")
+    except KeyboardInterrupt:  # runs say themselves whether there is a run to resume (errors.Interrupted)
+        Console(stderr=True).print("interrupted", highlight=False)
         return 130
     except OSError as err:  # a full disk is the user's to fix, not a crash: one line, exit code 2
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):

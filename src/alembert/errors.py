@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 
 
-__all__ = ["AlembertError", "ConfigError", "DataError", "ModelError", "suggest"]
+__all__ = ["AlembertError", "ConfigError", "DataError", "Interrupted", "ModelError", "suggest"]
 
 
 class AlembertError(ValueError):
@@ -28,6 +28,12 @@ class DataError(AlembertError):
 
 class ModelError(AlembertError):
     """A model folder, name or architecture is unusable."""
+
+
+class Interrupted(AlembertError):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the command; the message says what was kept and how to continue."""
+
+    exit_code = 130
 
 
 def suggest(word: str, candidates: Iterable[str]) -> str:

@@ -25,6 +25,20 @@ pytestmark = [
 ]
 
 
+def test_fp16_is_accepted_on_a_gpu_and_recorded(tmp_path, sst2_dir):
+    """fp16 is refused on a CPU only (it would run in fp32 there); on a GPU it runs, and config.yaml says fp16."""
+    from accelerate.state import AcceleratorState
+
+    teacher = save_tiny_model(tmp_path / "teacher", "bert")
+    train = {"max_steps": 2, "batch_size": 16, "mixed_precision": "fp16"}
+    AcceleratorState._reset_state(True)  # one precision per process state: leave the others' as it was
+    try:
+        run = distill(parse_config(DistillConfig, tiny_distill_config(teacher, sst2_dir, tmp_path / "run", **train)))
+    finally:
+        AcceleratorState._reset_state(True)
+    assert "mixed_precision: fp16" in (run.output_dir / "config.yaml").read_text()
+
+
 def test_bf16_distillation_on_cuda_trains_and_saves(tmp_path, sst2_dir):
     teacher = save_tiny_model(tmp_path / "teacher", "bert")
     train = {"epochs": 3, "batch_size": 16, "learning_rate": 1e-3, "log_every": 1, "mixed_precision": "bf16"}

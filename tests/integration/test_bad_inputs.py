@@ -111,6 +111,18 @@ def _other_vocab_student(tmp: Path) -> Path:
     return tmp / "student"
 
 
+_HELD: list[object] = []
+
+
+def _locked_folder(tmp: Path) -> Path:
+    """A folder another command holds (its claim stays open for the rest of the session)."""
+    from alembert.files import FolderClaim
+
+    claim = FolderClaim.acquire(tmp / "busy", what="output_dir", must_be_empty=True)
+    _HELD.append(claim)
+    return claim.path
+
+
 Build = Callable[[Ctx, Path], list[str]]
 Case = tuple[str, Build, str]
 
@@ -283,10 +295,103 @@ CASES: list[Case] = [
     (
         "stream-max-length-too-small",
         lambda c, t: _mlm(c, t, "data.streaming=true", "data.max_length=2"),
-        "leaves no room for text",
+        r"data.max_length: .*2 cannot hold a token",
+    ),
+    ("max-length-1", lambda c, t: _distill(c, t, "data.max_length=1"), r"data.max_length: .*1 cannot hold a token"),
+    ("max-length-2", lambda c, t: _distill(c, t, "data.max_length=2"), r"data.max_length: .*2 cannot hold a token"),
+    (
+        "set-keeps-file-line-numbers",
+        lambda c, t: _distill(
+            c, t, "train.max_steps=3", text=yaml.safe_dump(_base(c, t)).replace("batch_size: 8", "batch_size: eight")
+        ),
+        r"c.yaml:\d+: train.batch_size: .*'eight'",
+    ),
+    # precision, teachers without a trained head
+    (
+        "fp16-on-cpu",
+        lambda c, t: _distill(c, t, "train.mixed_precision=fp16"),
+        "train.mixed_precision: fp16 needs a GPU",
+    ),
+    (
+        "teacher-without-task-head",
+        lambda c, t: _distill(c, t, f"teacher.path={c.mlm_teacher}"),
+        r"teacher .* has no trained task head: classifier.bias, classifier.weight.*alembert finetune",
+    ),
+    # output folders and files
+    ("output-exists", lambda c, t: _distill(c, t, f"output_dir={c.old_run}"), "already holds files; pass --resume"),
+    (
+        "output-is-a-file",
+        lambda c, t: _distill(c, t, f"output_dir={c.sst2 / 'train.tsv'}"),
+        "train.tsv is a file, not a folder",
+    ),
+    (
+        "output-cannot-be-created",
+        lambda c, t: _distill(c, t, f"output_dir={c.sst2 / 'train.tsv' / 'run'}"),
+        "cannot create the folder",
+    ),
+    (
+        "output-in-use",
+        lambda c, t: _distill(c, t, f"output_dir={_locked_folder(t)}"),
+        "is in use by another alembert command",
+    ),
+    (
+        "allow-changes-without-resume",
+        lambda c, t: [*_distill(c, t), "--allow-changes", "train.learning_rate"],
+        "--allow-changes applies to --resume only",
+    ),  # fmt: skip
+    (
+        "allow-changes-of-a-model-key",
+        lambda c, t: _distill(c, t, f"output_dir={c.old_run}") + ["--resume", "--allow-changes", "student.init"],
+        "only optimiser settings may change",
+    ),
+    (
+        "report-into-a-run-folder",
+        lambda c, t: ["report", str(c.old_run), "--output", str(c.old_run)],
+        "report: --output .*old-run already holds files",
+    ),
+    (
+        "evaluate-output-exists",
+        lambda c, t: ["evaluate", str(c.teacher), "--task", "sst2", "--data", str(c.sst2), "--output", str(c.old_run)],
+        "--output .*old-run already holds files",
+    ),
+    (
+        "evaluate-batch-size-0",
+        lambda c, t: ["evaluate", str(c.teacher), "--task", "sst2", "--data", str(c.sst2), "--batch-size", "0"],
+        "--batch-size 0: the batch size must be at least 1",
+    ),
+    (
+        "evaluate-missing-folder",
+        lambda c, t: ["evaluate", "runs/none/student", "--task", "sst2", "--data", str(c.sst2)],
+        "'runs/none/student' not found",
+    ),
+    (
+        "evaluate-head-less-model",
+        lambda c, t: ["evaluate", str(c.mlm_teacher), "--task", "sst2", "--data", str(c.sst2)],
+        "has no trained task head",
+    ),
+    ("bench-missing-folder", lambda c, t: ["bench", str(t / "none")], "none' not found"),
+    ("bench-output-is-a-folder", lambda c, t: ["bench", str(c.teacher), "--output", str(t)], "is a folder; give a"),
+    (
+        "augment-missing-model",
+        lambda c, t: ["augment", "--task", "sst2", "--data", str(c.sst2), "--model", str(t / "none")],
+        "none' not found",
+    ),
+    (
+        "export-output-is-a-file",
+        lambda c, t: ["export", str(c.teacher), "--onnx", "--output", str(c.sst2 / "train.tsv")],
+        "export: --output .*train.tsv is a file",
+    ),
+    (
+        "export-output-cannot-be-created",
+        lambda c, t: ["export", str(c.teacher), "--onnx", "--output", str(c.sst2 / "train.tsv" / "onnx")],
+        "export: --output .*cannot create the folder",
+    ),
+    (
+        "recipes-copy-into-missing-folder",
+        lambda c, t: ["recipes", "copy", "distilbert-task", f"{t / 'none'}/"],
+        "folder .*none does not exist",
     ),
     # options that conflict
-    ("output-exists", lambda c, t: _distill(c, t, f"output_dir={c.old_run}"), "already holds files; pass --resume"),
     ("resume-without-run", lambda c, t: [*_distill(c, t), "--resume"], "holds no earlier run"),
     (
         "resume-changed-config",

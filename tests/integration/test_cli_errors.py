@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from alembert.cli import main
@@ -91,3 +92,23 @@ def test_cli_distill_end_to_end_and_recipes(tmp_path, sst2_dir, bert_teacher, ca
     assert (tmp_path / "distilbert-task.yaml").is_file()
     code, err = _run(["recipes", "show", "distilbert-tsk"], capsys)
     assert code == 2 and "did you mean 'distilbert-task'" in err
+
+
+def test_ctrl_c_while_the_command_is_still_importing_is_one_line(monkeypatch, capsys):
+    """The ``alembert`` script (``alembert.entry:run``) turns Ctrl-C during start-up into one line, exit code 130."""
+    import builtins
+
+    from alembert import entry
+
+    real_import = builtins.__import__
+
+    def interrupted_import(name, *args, **kwargs):
+        if name == "alembert.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted_import)
+    with pytest.raises(SystemExit) as exit_info:
+        entry.run()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "interrupted (nothing was written)\n"

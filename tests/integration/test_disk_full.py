@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,25 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
-def _full_disk_on_second_call(monkeypatch, owner: type, name: str, snapshot: dict) -> None:
+def _enospc() -> Exception:
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+def _safetensors_full() -> Exception:
+    from safetensors import SafetensorError
+
+    return SafetensorError(
+        'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+    )
+
+
+def _torch_save_full() -> Exception:
+    return RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file data/0")
+
+
+def _full_disk_on_second_call(
+    monkeypatch, owner: type, name: str, snapshot: dict, error: Callable[[], Exception] = _enospc
+) -> None:
     """Make ``owner.name`` write a partial file and raise ENOSPC on its 2nd call, after recording what the
     1st call wrote (``snapshot["folder"]``: its digest)."""
     original = getattr(owner, name)
@@ -67,7 +86,7 @@ def _full_disk_on_second_call(monkeypatch, owner: type, name: str, snapshot: dic
         snapshot.update(first=first if first.exists() else _published(first), digest=None)
         snapshot["digest"] = _digest(snapshot["first"])
         (Path(folder) / "model.safetensors").write_bytes(b"half a file")
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise error()
 
     monkeypatch.setattr(owner, name, fake)
 
@@ -102,14 +121,15 @@ def _run(args: list[str], capsys) -> tuple[int, str]:
     ],
     ids=["checkpoint", "saved-model"],
 )
+@pytest.mark.parametrize("error", [_enospc, _safetensors_full], ids=["oserror", "safetensors"])
 def test_full_disk_keeps_the_last_good_copy(
-    tmp_path, sst2_dir, bert_teacher, monkeypatch, capsys, owner, name, expected
+    tmp_path, sst2_dir, bert_teacher, monkeypatch, capsys, owner, name, expected, error
 ):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(_config(bert_teacher, sst2_dir, tmp_path / "run")))
     snapshot: dict = {}
     with monkeypatch.context() as patch:
-        _full_disk_on_second_call(patch, owner, name, snapshot)
+        _full_disk_on_second_call(patch, owner, name, snapshot, error)
         code, err = _run(["distill", str(path)], capsys)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("error: ") and re.search(expected, err), err
@@ -121,3 +141,14 @@ def test_full_disk_keeps_the_last_good_copy(
     code, err = _run(["distill", str(path), "--resume"], capsys)  # space freed: the run finishes
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["stages"]["distill"]["global_step"] == 4
+
+
+def test_torch_save_write_failure_is_one_line_too(tmp_path, sst2_dir, bert_teacher, monkeypatch, capsys):
+    """``torch.save`` (optimizer state) reports a full disk as a RuntimeError from its stream writer."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_config(bert_teacher, sst2_dir, tmp_path / "run")))
+    with monkeypatch.context() as patch:
+        _full_disk_on_second_call(patch, Accelerator, "save_state", {}, _torch_save_full)
+        code, err = _run(["distill", str(path)], capsys)
+    assert code == 2 and re.search(r"could not write checkpoint .*PytorchStreamWriter failed writing", err), err
+    assert not [p.name for p in (tmp_path / "run").rglob("*") if ".tmp" in p.name]

@@ -58,3 +58,19 @@ def _resolve_mobilebert(config, mlm: bool) -> None:
 def test_mobilebert_recipes_ship():
     names = {"mobilebert-progressive", "mobilebert-joint", "mobilebert-auxiliary", "mobilebert-task", "ibbert-teacher"}
     assert names <= set(list_recipes())
+
+
+def test_recipes_reduce_as_the_authors_code_does():
+    """DistilBERT's L_ce over every non-padding token; TinyBERT's soft CE averaged over classes; MiniLM's KL terms
+    averaged per sequence (1/(A_h·|x|))."""
+    from alembert.config.recipes import load_recipe
+
+    def matches(recipe):
+        return {m.name: m for stage in load_recipe(recipe).stages for m in stage.matches}
+
+    assert matches("distilbert-general")["ce"].mask == "attention_mask"
+    assert matches("tinybert-task")["pred"].params["class_reduction"] == "mean"
+    for recipe in ("minilm", "minilm-task", "minilm-ta"):
+        assert {matches(recipe)[name].params["reduction"] for name in ("at", "vr")} == {"sequence"}
+    for recipe in ("minilmv2", "minilmv2-task"):
+        assert matches(recipe)["qkv"].params["reduction"] == "sequence"

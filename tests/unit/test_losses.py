@@ -113,3 +113,46 @@ def test_temperature_must_be_positive():
 
 def test_every_loss_name_maps_to_a_function_defined_once():
     assert len(set(LOSSES.values())) == len(LOSSES)
+
+
+def test_token_and_sequence_reductions_by_hand():
+    """Per-position losses [[1, 2, 3], [10, -, -]]: token mean 16/4 = 4; per sequence (2 + 10) / 2 = 6."""
+    from alembert.losses import mse
+    from alembert.losses._reduce import masked_mean
+
+    values = torch.tensor([[1.0, 2.0, 3.0], [10.0, 7.0, 7.0]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    assert masked_mean(values, mask).item() == pytest.approx(4.0)
+    assert masked_mean(values, mask, "sequence").item() == pytest.approx(6.0)
+    student = values.sqrt()[..., None]  # mse per position = value
+    assert mse(student, torch.zeros_like(student), mask=mask, reduction="sequence").item() == pytest.approx(6.0)
+    assert mse(student, torch.zeros_like(student), mask=mask).item() == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        masked_mean(values, mask, "batch")
+
+
+def test_attention_kl_per_sequence_is_the_papers_average():
+    """MiniLM: 1/(A_h·|x|) Σ_a Σ_t KL per sequence, then the mean over sequences; ``token`` pools every row."""
+    from alembert.losses import attention_kl
+
+    torch.manual_seed(0)
+    student = torch.softmax(torch.randn(2, 2, 4, 4), dim=-1)
+    teacher = torch.softmax(torch.randn(2, 2, 4, 4), dim=-1)
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    rows = [
+        (teacher[b, :, :n, :n] * (teacher[b, :, :n, :n].log() - student[b, :, :n, :n].log())).sum(-1)
+        for b, n in enumerate((4, 2))
+    ]  # (heads, |x|) KL of each real query row over its real keys
+    got = attention_kl(student, teacher, mask=mask, reduction="sequence")
+    assert got.item() == pytest.approx(torch.stack([r.mean() for r in rows]).mean().item(), rel=1e-5)
+    token = attention_kl(student, teacher, mask=mask)
+    assert token.item() == pytest.approx(torch.cat([r.flatten() for r in rows]).mean().item(), rel=1e-5)
+
+
+def test_soft_cross_entropy_averaged_over_classes_like_the_tinybert_code():
+    from alembert.losses import soft_cross_entropy
+
+    student = torch.tensor([[0.0, 0.0]])
+    teacher = torch.tensor([[0.0, math.log(3.0)]])  # p_t = [1/4, 3/4]; log p_s = log 1/2 for both classes
+    assert soft_cross_entropy(student, teacher).item() == pytest.approx(math.log(2.0))
+    assert soft_cross_entropy(student, teacher, class_reduction="mean").item() == pytest.approx(math.log(2.0) / 2)

@@ -145,3 +145,15 @@ def test_text_corpus(tmp_path, shared_data):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(DataError, match="empty"):
         read_text_corpus(tmp_path / "empty.txt")
+
+
+def test_a_tsv_with_text_columns_is_read_without_quoting(tmp_path):
+    """Stray quotes used to merge rows silently when ``data.text_columns`` switched the TSV to CSV quoting."""
+    rows = ["sentence\tlabel", '"a good film\t1', "bad\t0", 'it is "fine\t1', 'dull"\t0']
+    path = tmp_path / "a.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    task = get_task("sst2")
+    for columns in (None, ["sentence"]):
+        examples = read_examples(path, task, text_columns=columns)
+        assert [e.texts[0] for e in examples] == ['"a good film', "bad", 'it is "fine', 'dull"']
+        assert [e.line for e in examples] == [2, 3, 4, 5]

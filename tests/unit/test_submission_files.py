@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from alembert.data.readers import read_examples
+from alembert.errors import ConfigError
 from alembert.run.evaluate import evaluate
 from alembert.tasks.glue import get_task
 from tests.conftest import save_tiny_model
@@ -46,12 +47,14 @@ def test_sst2_and_stsb_submissions(tmp_path):
         [[str(i), *p, "2.5"] for i, p in enumerate(pairs)],
     )
     _write(stsb / "test.tsv", ["index", "sentence1", "sentence2"], [[str(i), *p] for i, p in enumerate(pairs)])
-    out = tmp_path / "out"
-    evaluate(str(save_tiny_model(tmp_path / "cls", "bert", layers=1)), "sst2", str(sst2), out)
-    evaluate(str(save_tiny_model(tmp_path / "reg", "bert", layers=1, num_labels=1)), "stsb", str(stsb), out)
-    _check(out / "SST-2.tsv", 5, {"0", "1"})
-    _check(out / "STS-B.tsv", 3, None)
-    assert all("." in r[1] for r in _read_submission(out / "STS-B.tsv")[1:])
+    evaluate(str(save_tiny_model(tmp_path / "cls", "bert", layers=1)), "sst2", str(sst2), tmp_path / "sst2")
+    stsb_model = save_tiny_model(tmp_path / "reg", "bert", layers=1, num_labels=1)
+    evaluate(str(stsb_model), "stsb", str(stsb), tmp_path / "stsb")
+    _check(tmp_path / "sst2" / "SST-2.tsv", 5, {"0", "1"})
+    _check(tmp_path / "stsb" / "STS-B.tsv", 3, None)
+    assert all("." in r[1] for r in _read_submission(tmp_path / "stsb" / "STS-B.tsv")[1:])
+    with pytest.raises(ConfigError, match="already holds files"):  # earlier results are never overwritten
+        evaluate(str(stsb_model), "stsb", str(stsb), tmp_path / "sst2")
 
 
 def test_mnli_matched_and_mismatched(tmp_path):

@@ -76,11 +76,30 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _to_config_error(err: ValidationError, model: type[BaseModel], source: str, text: str | None) -> ConfigError:
+_ABSENT = object()
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for key in loc:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return _ABSENT
+    return data
+
+
+def _to_config_error(
+    err: ValidationError, model: type[BaseModel], source: str, text: str | None, file_data: Any = None
+) -> ConfigError:
     first = err.errors()[0]
     loc = tuple(part for part in first["loc"] if part not in TASK_UNION_TAGS)
     key = ".".join(str(part) for part in loc) or "<root>"
     line = _find_line(text, loc)
+    from_set = first["type"] != "missing" and _value_at(file_data, loc) != first.get("input")
+    if line and file_data is not None and loc and from_set:
+        line = None  # the value came from --set, not from that line of the file
     where = f"{source}:{line}" if line else source
     if first["type"] == "extra_forbidden":
         hint = suggest(str(loc[-1]), _allowed_keys(model, loc))
@@ -150,15 +169,28 @@ def _list_index(items: list[Any], part: str, path: str) -> int:
 
 
 def parse_config(
-    model: type[ModelT], data: dict[str, Any], *, source: str = "<config>", text: str | None = None
+    model: type[ModelT],
+    data: dict[str, Any],
+    *,
+    source: str = "<config>",
+    text: str | None = None,
+    file_data: Any = None,
 ) -> ModelT:
-    """Validate a mapping into ``model``; errors become one-line :class:`ConfigError` naming key and line."""
+    """Validate a mapping into ``model``; errors become one-line :class:`ConfigError` naming key and line.
+
+    Args:
+        model: the config class.
+        data: the mapping (the file's, with ``--set`` overrides applied).
+        source: how messages name the input (the file).
+        text: the file's YAML text, for line numbers.
+        file_data: the file's mapping before overrides: a key whose value an override changed gets no line.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise _to_config_error(err, model, source, text) from None
+        raise _to_config_error(err, model, source, text, file_data) from None
 
 
 def read_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
@@ -184,10 +216,13 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], str]:
 
 
 def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | None = None) -> ModelT:
-    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it."""
+    """Read a YAML file (safe loading; a key given twice is an error), apply ``--set`` overrides, validate it.
+
+    Errors about keys the file sets name its line; a key an override changed is named without one.
+    """
     data, text = read_yaml(path)
-    data = apply_overrides(data, overrides or [])
-    return parse_config(model, data, source=str(path), text=text if not overrides else None)
+    merged = apply_overrides(data, overrides or [])
+    return parse_config(model, merged, source=str(path), text=text, file_data=data if overrides else None)
 
 
 def config_yaml(config: BaseModel) -> str:

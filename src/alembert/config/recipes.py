@@ -64,8 +64,8 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     if _is_short(data):
         base, _ = read_yaml(recipe_path(data["recipe"]))
         data, text = merge_recipe(base, data, where=str(path)), None
-    data = apply_overrides(data, overrides or [])
-    return parse_config(DistillConfig, data, source=str(path), text=text if not overrides else None)
+    merged = apply_overrides(data, overrides or [])  # errors about keys the file sets keep its line numbers
+    return parse_config(DistillConfig, merged, source=str(path), text=text, file_data=data if overrides else None)
 
 
 def _is_short(data: dict[str, Any]) -> bool:
@@ -119,10 +119,19 @@ def _merge_named(base: list[Any], top: list[Any], where: str, key: str) -> list[
 
 def copy_recipe(name: str, destination: str | Path) -> Path:
     """Copy a shipped recipe to ``destination`` for editing (refuses to overwrite)."""
+    as_folder = str(destination).endswith(("/", "\\"))
     destination = Path(destination)
+    if as_folder and not destination.is_dir():
+        raise ConfigError(f"recipes copy: folder {destination} does not exist; create it first")
     if destination.is_dir():
         destination = destination / f"{name}.yaml"
     if destination.exists():
         raise ConfigError(f"{destination} already exists; not overwriting")
-    shutil.copyfile(recipe_path(name), destination)
+    if not destination.parent.is_dir():
+        raise ConfigError(f"recipes copy: folder {destination.parent} does not exist; create it first")
+    source = recipe_path(name)
+    try:
+        shutil.copyfile(source, destination)
+    except OSError as err:
+        raise ConfigError(f"recipes copy: cannot write {destination} ({err.strerror or err})") from None
     return destination

@@ -207,6 +207,14 @@ class DataConfig(_Frozen):
         default=None, description="Augment the training set first (TinyBERT); the result is cached and reused."
     )
 
+    @field_validator("max_length")
+    @classmethod
+    def _room_for_a_token(cls, value: int) -> int:
+        """``[CLS]`` and ``[SEP]`` take two positions: a shorter length leaves every example without a word."""
+        if value < 3:
+            raise ValueError(f"{value} cannot hold a token ([CLS] and [SEP] take 2 positions); use at least 3")
+        return value
+
 
 class TrainConfig(_Frozen):
     """Optimisation and bookkeeping for one stage (stages may override any field)."""

@@ -150,10 +150,18 @@ def rows_from_records(
 
 
 def _read_delimited(path: Path, task: Task, delimiter: str, glue_layout: bool) -> list[tuple[int, dict[str, Any]]]:
-    quoting = csv.QUOTE_NONE if glue_layout else csv.QUOTE_MINIMAL
+    """Rows of a TSV (GLUE's convention, whatever the options: no quoting, one row per line, so a stray quote in a
+    sentence never merges rows) or of a CSV (standard quoting)."""
+    tsv = delimiter == "\t"
+    quoting = csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
         rows = [(reader.line_num, row) for row in reader if row and not (len(row) == 1 and not row[0].strip())]
+    if tsv:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            lines = sum(1 for line in handle if line.strip() or "\t" in line)
+        if lines != len(rows):
+            raise DataError(f"{path}: read {len(rows)} rows from {lines} non-empty lines (a field spans lines)")
     if not rows:
         return []
     first_line, first = rows[0]

@@ -30,6 +30,7 @@ from alembert.export.onnx import (
     session_feeds,
     torch_logits,
 )
+from alembert.files import FolderClaim
 from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.tasks.metrics import compute_metrics, predictions_from_logits
 from alembert.tasks.resolve import resolve_task
@@ -160,50 +161,55 @@ def export_model(
         ExportError: the export failed or the fp32 outputs differ by more than ``atol``.
     """
     out = Path(output_dir)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"export: {out} already holds files; choose a new output folder (nothing is overwritten)")
     if (task is None) != (data is None):
         raise ConfigError("export: --task and --data go together (they score the exported models on a dev set)")
     glue_task = None
     if task:
         glue_task = labels_from_model(resolve_task(task), getattr(check_model_source(model), "id2label", None))
-    tokenizer = load_tokenizer(model)
-    torch_model = load_model(model, head="sequence_classification", task=glue_task).eval()
-    with Phase(f"exporting {model} to ONNX ({exporter} exporter)"):
-        fp32_path = export_onnx_file(torch_model, out / "model.onnx", exporter=exporter)
-    files = {"fp32": fp32_path.name}
-    session = onnx_session(fp32_path)
-    checks = _check_inputs(torch_model, tokenizer)
-    expected = [torch_logits(torch_model, inputs) for inputs in checks]
-    diff = max(float(np.max(np.abs(_onnx_logits(session, x) - e))) for x, e in zip(checks, expected))
-    if not diff <= atol:
-        raise ExportError(f"export: ONNX fp32 logits differ from PyTorch by {diff:.2e} (> atol {atol:.0e})")
-    sessions = {"ort": session}
-    int8_diff = agreement = None
-    if int8:
-        with Phase("quantising to int8"):
-            int8_path = quantize_int8(fp32_path, out / "model_int8.onnx")
-        files["int8"] = int8_path.name
-        sessions["ort-int8"] = onnx_session(int8_path)
-        quantized = [_onnx_logits(sessions["ort-int8"], x) for x in checks]
-        int8_diff = max(float(np.max(np.abs(q - e))) for q, e in zip(quantized, expected))
-        agreement = float(np.mean(np.concatenate([q.argmax(-1) == e.argmax(-1) for q, e in zip(quantized, expected)])))
-    accuracy = {}
-    if glue_task is not None and data is not None:
-        accuracy = _dev_scores(torch_model, sessions, tokenizer, glue_task, data, max_eval_examples)
-    choice = None
-    if choose_backend:
-        excluded = _int8_exclusion(accuracy, glue_task, max_accuracy_drop) if int8 else {}
-        candidates = {"sdpa": build_runner(torch_model, "sdpa", out), "ort": onnx_runner(fp32_path)}
+    # the folder is claimed before any model is loaded: a file, a folder that holds files or cannot be created
+    # (a read-only mount) is one line, and a failed export leaves no empty folder behind
+    claim = FolderClaim.acquire(out, what="export: --output", must_be_empty=True, hint="choose a new output folder")
+    try:
+        tokenizer = load_tokenizer(model)
+        torch_model = load_model(model, head="sequence_classification", task=glue_task).eval()
+        with Phase(f"exporting {model} to ONNX ({exporter} exporter)"):
+            fp32_path = export_onnx_file(torch_model, out / "model.onnx", exporter=exporter)
+        files = {"fp32": fp32_path.name}
+        session = onnx_session(fp32_path)
+        checks = _check_inputs(torch_model, tokenizer)
+        expected = [torch_logits(torch_model, inputs) for inputs in checks]
+        diff = max(float(np.max(np.abs(_onnx_logits(session, x) - e))) for x, e in zip(checks, expected))
+        if not diff <= atol:
+            raise ExportError(f"export: ONNX fp32 logits differ from PyTorch by {diff:.2e} (> atol {atol:.0e})")
+        sessions = {"ort": session}
+        int8_diff = agreement = None
         if int8:
-            candidates["ort-int8"] = onnx_runner(out / files["int8"], "ort-int8")
-        positions = getattr(torch_model.config, "max_position_embeddings", seq_len + 2) - 2  # RoBERTa offsets by 2
-        choice = _choose_backend(candidates, random_inputs(torch_model, 1, min(seq_len, positions)), excluded)
-    tokenizer.save_pretrained(out)
-    torch_model.config.save_pretrained(out)
-    result = ExportResult(out, files, diff, atol, int8_diff, agreement, accuracy, choice)
-    (out / "export.json").write_text(json.dumps({"source": model, **result.to_dict()}, indent=2) + "\n")
-    return result
+            with Phase("quantising to int8"):
+                int8_path = quantize_int8(fp32_path, out / "model_int8.onnx")
+            files["int8"] = int8_path.name
+            sessions["ort-int8"] = onnx_session(int8_path)
+            quantized = [_onnx_logits(sessions["ort-int8"], x) for x in checks]
+            int8_diff = max(float(np.max(np.abs(q - e))) for q, e in zip(quantized, expected))
+            same = [q.argmax(-1) == e.argmax(-1) for q, e in zip(quantized, expected)]
+            agreement = float(np.mean(np.concatenate(same)))
+        accuracy = {}
+        if glue_task is not None and data is not None:
+            accuracy = _dev_scores(torch_model, sessions, tokenizer, glue_task, data, max_eval_examples)
+        choice = None
+        if choose_backend:
+            excluded = _int8_exclusion(accuracy, glue_task, max_accuracy_drop) if int8 else {}
+            candidates = {"sdpa": build_runner(torch_model, "sdpa", out), "ort": onnx_runner(fp32_path)}
+            if int8:
+                candidates["ort-int8"] = onnx_runner(out / files["int8"], "ort-int8")
+            positions = getattr(torch_model.config, "max_position_embeddings", seq_len + 2) - 2  # RoBERTa offsets by 2
+            choice = _choose_backend(candidates, random_inputs(torch_model, 1, min(seq_len, positions)), excluded)
+        tokenizer.save_pretrained(out)
+        torch_model.config.save_pretrained(out)
+        result = ExportResult(out, files, diff, atol, int8_diff, agreement, accuracy, choice)
+        (out / "export.json").write_text(json.dumps({"source": model, **result.to_dict()}, indent=2) + "\n")
+        return result
+    finally:
+        claim.release()
 
 
 def _int8_exclusion(accuracy: dict[str, dict[str, float]], task: Task | None, max_drop: float) -> dict[str, str]:

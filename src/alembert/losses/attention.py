@@ -41,7 +41,9 @@ def _check_maps(student: Tensor, teacher: Tensor, what: str) -> None:
     check_same_shape(student, teacher, what)
 
 
-def attention_mse(student_scores: Tensor, teacher_scores: Tensor, *, mask: Tensor | None = None) -> Tensor:
+def attention_mse(
+    student_scores: Tensor, teacher_scores: Tensor, *, mask: Tensor | None = None, reduction: str = "token"
+) -> Tensor:
     """MSE between per-head attention maps, averaged over heads (TinyBERT ``L_attn``, Jiao et al. 2020).
 
     TinyBERT matches the **pre-softmax** scores (``attention_scores``); this loss also accepts
@@ -53,6 +55,8 @@ def attention_mse(student_scores: Tensor, teacher_scores: Tensor, *, mask: Tenso
         mask: optional ``(batch, seq)`` bool, true for tokens. Given: mean over heads and over the
             ``(query, key)`` pairs where both are tokens (padding excluded exactly). ``None``: the reference
             code's rule: entries ``≤ −100`` zeroed on each side, then the mean over all entries.
+        reduction: ``token`` (default: every unmasked position of the batch weighs the same) or ``sequence``
+            (mean within each sequence, then over sequences); see :func:`alembert.losses._reduce.masked_mean`.
 
     Returns:
         Scalar tensor.
@@ -62,14 +66,16 @@ def attention_mse(student_scores: Tensor, teacher_scores: Tensor, *, mask: Tenso
     if mask is None:
         student = torch.where(student <= _REFERENCE_MASKED_BELOW, torch.zeros_like(student), student)
         teacher = torch.where(teacher <= _REFERENCE_MASKED_BELOW, torch.zeros_like(teacher), teacher)
-        return (student - teacher).pow(2).mean()
+        return masked_mean((student - teacher).pow(2), None, reduction)
     pairs = token_pair_mask(mask).expand_as(student)
     student = torch.where(pairs, student, torch.zeros_like(student))  # drop padding before subtracting: no inf
     teacher = torch.where(pairs, teacher, torch.zeros_like(teacher))
-    return (student - teacher).pow(2).sum() / pairs.sum().clamp_min(1)
+    return masked_mean((student - teacher).pow(2), pairs, reduction)
 
 
-def attention_kl(student_probs: Tensor, teacher_probs: Tensor, *, mask: Tensor | None = None) -> Tensor:
+def attention_kl(
+    student_probs: Tensor, teacher_probs: Tensor, *, mask: Tensor | None = None, reduction: str = "token"
+) -> Tensor:
     """KL(teacher ‖ student) of each head's attention distribution, averaged over heads and query positions.
 
     MiniLM ``L_AT`` (Wang et al. 2020): ``1/(A_h·|x|) Σ_a Σ_t KL(A^T_{a,t} ‖ A^S_{a,t})``; MobileBERT's
@@ -81,6 +87,8 @@ def attention_kl(student_probs: Tensor, teacher_probs: Tensor, *, mask: Tensor |
         teacher_probs: same shape; treated as constant.
         mask: optional ``(batch, seq)`` bool, true for tokens; padded keys are dropped from each row's sum and
             padded query rows from the mean. ``None``: mean over every row.
+        reduction: ``token`` (default: every query row of the batch weighs the same) or ``sequence`` (the
+            paper's ``1/(A_h·|x|)`` per sequence, then the mean over sequences).
 
     Returns:
         Scalar tensor (nats per row).
@@ -90,7 +98,7 @@ def attention_kl(student_probs: Tensor, teacher_probs: Tensor, *, mask: Tensor |
     tiny = torch.finfo(torch.float32).tiny  # log(0) → log(tiny): finite, and clamp stops the gradient there
     per_key = teacher * (teacher.clamp_min(tiny).log() - student.clamp_min(tiny).log())
     if mask is None:
-        return per_key.sum(dim=-1).mean()
+        return masked_mean(per_key.sum(dim=-1), None, reduction)
     tokens = mask.bool()
     per_row = per_key.masked_fill(~tokens[:, None, None, :], 0.0).sum(dim=-1)  # (batch, heads, seq)
-    return masked_mean(per_row, tokens[:, None, :].expand_as(per_row))
+    return masked_mean(per_row, tokens[:, None, :].expand_as(per_row), reduction)

@@ -34,7 +34,11 @@ def _relation_log_probs(left: Tensor, right: Tensor, tokens: Tensor | None) -> T
 
 
 def relation_kl(
-    student_pair: tuple[Tensor, Tensor], teacher_pair: tuple[Tensor, Tensor], *, mask: Tensor | None = None
+    student_pair: tuple[Tensor, Tensor],
+    teacher_pair: tuple[Tensor, Tensor],
+    *,
+    mask: Tensor | None = None,
+    reduction: str = "token",
 ) -> Tensor:
     """KL(teacher ‖ student) of one relation, averaged over relation heads and query positions.
 
@@ -42,6 +46,8 @@ def relation_kl(
         student_pair: ``(A_s, B_s)``, each ``(batch, heads, seq, d_s)``: relation ``softmax(A_s·B_sᵀ/√d_s)``.
         teacher_pair: ``(A_t, B_t)``, each ``(batch, heads, seq, d_t)``; treated as constant. Same heads.
         mask: optional ``(batch, seq)`` bool, true for tokens.
+        reduction: ``token`` (default: every query row of the batch weighs the same) or ``sequence`` (the
+            paper's ``1/(A_h·|x|)`` per sequence, then the mean over sequences).
 
     Returns:
         Scalar tensor.
@@ -52,12 +58,14 @@ def relation_kl(
         teacher_log = _relation_log_probs(*(t.detach() for t in teacher_pair), tokens)
     per_key = teacher_log.exp() * (teacher_log - student_log)  # padded keys: 0 · (finite) = 0
     if tokens is None:
-        return per_key.sum(dim=-1).mean()
+        return masked_mean(per_key.sum(dim=-1), None, reduction)
     per_row = per_key.masked_fill(~tokens[:, None, None, :], 0.0).sum(dim=-1)
-    return masked_mean(per_row, tokens[:, None, :].expand_as(per_row))
+    return masked_mean(per_row, tokens[:, None, :].expand_as(per_row), reduction)
 
 
-def value_relation_kl(student_values: Tensor, teacher_values: Tensor, *, mask: Tensor | None = None) -> Tensor:
+def value_relation_kl(
+    student_values: Tensor, teacher_values: Tensor, *, mask: Tensor | None = None, reduction: str = "token"
+) -> Tensor:
     """MiniLM value-relation transfer ``L_VR`` (Wang et al. 2020, arXiv:2002.10957).
 
     ``VR = softmax(V·Vᵀ / √d_k)`` per attention head; ``L_VR = 1/(A_h·|x|) Σ_a Σ_t KL(VR^T_{a,t} ‖ VR^S_{a,t})``.
@@ -67,6 +75,8 @@ def value_relation_kl(student_values: Tensor, teacher_values: Tensor, *, mask: T
         student_values: ``(batch, heads, seq, d_s)`` values per head (``value_relation`` representation).
         teacher_values: ``(batch, heads, seq, d_t)``; treated as constant.
         mask: optional ``(batch, seq)`` bool, true for tokens.
+        reduction: ``token`` (default: every query row of the batch weighs the same) or ``sequence`` (the
+            paper's ``1/(A_h·|x|)`` per sequence, then the mean over sequences).
 
     Returns:
         Scalar tensor.
@@ -78,7 +88,8 @@ def value_relation_kl(student_values: Tensor, teacher_values: Tensor, *, mask: T
             f"value_relation_kl: student (batch, heads, seq) {tuple(student_values.shape[:3])} != teacher "
             f"{tuple(teacher_values.shape[:3])}; MiniLM needs equal head counts (qkv_relation_kl does not)"
         )
-    return relation_kl((student_values, student_values), (teacher_values, teacher_values), mask=mask)
+    pairs = (student_values, student_values), (teacher_values, teacher_values)
+    return relation_kl(*pairs, mask=mask, reduction=reduction)
 
 
 def _relation_heads(x: Tensor, heads: int, who: str) -> Tensor:
@@ -96,6 +107,7 @@ def qkv_relation_kl(
     relation_heads: int,
     relations: Sequence[str] = ("qq", "kk", "vv"),
     mask: Tensor | None = None,
+    reduction: str = "token",
 ) -> Tensor:
     """MiniLMv2 multi-head self-attention relation transfer (Wang et al. 2021, arXiv:2012.15828).
 
@@ -111,6 +123,8 @@ def qkv_relation_kl(
         relation_heads: number of relation heads; must divide both widths.
         relations: which relations to sum, two letters from ``q``, ``k``, ``v`` each.
         mask: optional ``(batch, seq)`` bool, true for tokens.
+        reduction: ``token`` (default: every query row of the batch weighs the same) or ``sequence`` (the
+            paper's ``1/(A_h·|x|)`` per sequence, then the mean over sequences).
 
     Returns:
         Scalar tensor: the sum over ``relations``.
@@ -126,7 +140,8 @@ def qkv_relation_kl(
     total = student_qkv.new_zeros((), dtype=torch.float32)
     for relation in relations:
         left, right = (RELATION_VECTORS.index(c) for c in relation)
-        total = total + relation_kl((student[left], student[right]), (teacher[left], teacher[right]), mask=mask)
+        pairs = (student[left], student[right]), (teacher[left], teacher[right])
+        total = total + relation_kl(*pairs, mask=mask, reduction=reduction)
     return total
 
 

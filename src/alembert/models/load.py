@@ -21,6 +21,7 @@ from transformers import (
 )
 
 from alembert.errors import ModelError
+from alembert.models.heads import align_label_order, check_trained_head
 from alembert.tasks.task import Task
 
 
@@ -36,7 +37,9 @@ def check_model_source(path: str, *, what: str = "model", revision: str | None =
         The model's config (cheap to load), so callers can validate shapes before loading weights.
     """
     local = Path(path).expanduser()
-    if local.exists() or path.startswith((".", "/", "~")):
+    if local.exists() or _looks_local(path):
+        if not local.exists():
+            raise ModelError(f"{what}: '{path}' not found (no such folder)")
         if not local.is_dir():
             raise ModelError(f"{what}: '{path}' is not a folder (expected a save_pretrained folder)")
         if not (local / "config.json").is_file():
@@ -46,7 +49,17 @@ def check_model_source(path: str, *, what: str = "model", revision: str | None =
     except (OSError, ValueError) as err:
         offline = " (HF_HUB_OFFLINE=1: only local folders and cached models load)" if _offline() else ""
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not local.exists():
+            raise ModelError(
+                f"{what}: '{path}' not found: no such local folder, and it cannot be loaded from the Hub{offline}: "
+                f"{first_line}"
+            ) from None
         raise ModelError(f"{what}: cannot load '{path}'{offline}: {first_line}") from None
+
+
+def _looks_local(path: str) -> bool:
+    """A path no Hub repository id can be (``./x``, ``/x``, ``~/x``, ``runs/a/student``, ``x/``)."""
+    return path.startswith((".", "/", "~")) or path.count("/") > 1 or path.endswith("/") or "\\" in path
 
 
 def _offline() -> bool:
@@ -66,6 +79,8 @@ _TOKENIZER_FILES = (
 def load_tokenizer(path: str, *, revision: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer saved with a model (fast tokenizer when available)."""
     local = Path(path).expanduser()
+    if not local.exists() and _looks_local(path):
+        raise ModelError(f"tokenizer: '{path}' not found (no such folder)")
     if local.is_dir() and not any((local / name).is_file() for name in _TOKENIZER_FILES):
         # transformers would build an empty-vocabulary tokenizer from config.json and every word would be [UNK]
         raise ModelError(
@@ -86,8 +101,13 @@ def load_model(
     revision: str | None = None,
     attn_implementation: str | None = None,
     new_head: bool = False,
+    trained_head: bool = False,
+    what: str = "model",
 ) -> PreTrainedModel:
     """Load a model with the head the run needs.
+
+    A classification head whose checkpoint names the task's labels in another order gets its rows reordered to
+    the task's order (:func:`alembert.models.heads.align_label_order`).
 
     Args:
         path: local folder or Hub name.
@@ -99,33 +119,49 @@ def load_model(
         attn_implementation: e.g. ``eager`` or ``sdpa``; ``None`` keeps the model's default.
         new_head: fine-tuning: a classification head of another size (another task's) is replaced by a freshly
             initialised one instead of being an error.
+        trained_head: a teacher, or a model to evaluate: weights missing from the checkpoint (a head that would
+            be initialised at random) are an error.
+        what: how messages name the model (``teacher``, ``student``, ``model``).
+
+    Raises:
+        ModelError: an unusable folder or weights file, a head of another size, or (``trained_head``) weights
+            the checkpoint lacks.
     """
-    config = check_model_source(path, revision=revision)
+    config = check_model_source(path, what=what, revision=revision)
     # fp32 master weights whatever the checkpoint's dtype (transformers 5 loads a half-precision checkpoint in
     # half precision): compute precision is Accelerate's ``mixed_precision``, and a student initialised from an
     # fp16 teacher must not be optimised in fp16.
-    kwargs: dict[str, object] = {"revision": revision, "dtype": torch.float32}
+    kwargs: dict[str, object] = {"revision": revision, "dtype": torch.float32, "output_loading_info": True}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    classifier = head == "sequence_classification"
     try:
         if head == "masked_lm":
-            return AutoModelForMaskedLM.from_pretrained(path, **kwargs)
-        if head == "base":
-            return AutoModel.from_pretrained(path, **kwargs)
-        if task is not None:
-            kwargs.update(task_label_kwargs(task))
-            existing = getattr(config, "num_labels", None)
-            if new_head:
-                kwargs["ignore_mismatched_sizes"] = True
-            elif existing is not None and existing != task.num_labels and _has_classifier(path):
-                raise ModelError(
-                    f"model '{path}' has a {existing}-way head but task {task.name} needs {task.num_labels}"
-                )
-        return AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+            model, info = AutoModelForMaskedLM.from_pretrained(path, **kwargs)
+        elif head == "base":
+            model, info = AutoModel.from_pretrained(path, **kwargs)
+        else:
+            if task is not None:
+                kwargs.update(task_label_kwargs(task))
+                existing = getattr(config, "num_labels", None)
+                if new_head:
+                    kwargs["ignore_mismatched_sizes"] = True
+                elif existing is not None and existing != task.num_labels and _has_classifier(path):
+                    raise ModelError(
+                        f"{what} '{path}' has a {existing}-way head but task {task.name} needs {task.num_labels}"
+                    )
+            model, info = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     except ValueError as err:
-        raise ModelError(f"model '{path}': {str(err).splitlines()[0]}") from None
+        raise ModelError(f"{what} '{path}': {str(err).splitlines()[0]}") from None
     except (OSError, RuntimeError, SafetensorError) as err:  # a truncated or corrupt weights file
-        raise ModelError(f"model '{path}': cannot load the weights ({str(err).splitlines()[0]})") from None
+        raise ModelError(f"{what} '{path}': cannot load the weights ({str(err).splitlines()[0]})") from None
+    missing = set(info.get("missing_keys") or ()) | {str(k[0]) for k in info.get("mismatched_keys") or ()}
+    if trained_head:
+        check_trained_head(model, missing, path, what, task)
+    head_loaded = not any(not k.startswith(f"{model.base_model_prefix}.") for k in missing)
+    if classifier and task is not None and not task.is_regression and head_loaded:  # fine-tuning too
+        align_label_order(model, config, task, path, what)
+    return model
 
 
 def _has_classifier(path: str) -> bool:

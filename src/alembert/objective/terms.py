@@ -18,6 +18,7 @@ from alembert.config import MatchConfig, StageConfig
 from alembert.errors import ConfigError, suggest
 from alembert.features.extract import Features, representation_width
 from alembert.losses import LOSSES, LossFn, hard_label_loss
+from alembert.losses._reduce import REDUCTIONS
 from alembert.objective.checks import check_attention_match
 from alembert.objective.layer_maps import check_layer, expand_layer_map
 
@@ -135,6 +136,13 @@ def _check_params(match: MatchConfig, where: str) -> None:
             raise ConfigError(
                 f"{where}.params: loss '{match.loss}' takes no parameter '{key}'{suggest(key, accepted)}; "
                 f"it takes {accepted or 'none'}"
+            )
+    choices = {"reduction": REDUCTIONS, "class_reduction": ("sum", "mean")}
+    for key, allowed in choices.items():
+        if key in match.params and match.params[key] not in allowed:
+            raise ConfigError(
+                f"{where}.params.{key}: {match.params[key]!r} is not one of {', '.join(allowed)}"
+                f"{suggest(str(match.params[key]), allowed)}"
             )
     required = [name for name in accepted if parameters[name].default is inspect.Parameter.empty]
     missing = [name for name in required if name not in match.params]

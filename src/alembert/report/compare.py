@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from alembert.errors import DataError
+from alembert.files import FolderClaim
 from alembert.report.html import render_html
 from alembert.report.plots import plot_pareto, plot_training
 from alembert.report.runs import RunSummary, load_run, name_runs
 from alembert.report.summary import speed_note
-from alembert.tasks.glue import GLUE_TASKS, get_task
+from alembert.tasks.glue import GLUE_TASKS, get_task, score_columns
 
 
 __all__ = ["ReportRow", "RunSummary", "comparison_rows", "load_run", "write_comparison"]
 
-_TASK_ORDER = list(GLUE_TASKS)
+# table columns in GLUE order; MNLI has a matched and a mismatched column, as in the papers' tables
+_TASK_ORDER = [column for task in GLUE_TASKS for column in ((task, "mnli-mm") if task == "mnli" else (task,))]
+_COLUMN_NAMES = {**{name: task.folder for name, task in GLUE_TASKS.items()}, "mnli": "MNLI-m", "mnli-mm": "MNLI-mm"}
 
 
 @dataclass
@@ -73,6 +76,14 @@ def _speed_settings(latency: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def _columns(task: str, metrics: dict[str, float], main_metric: str | None) -> dict[str, float]:
+    """A run's table cells: GLUE's (MNLI-m and MNLI-mm), or ``{task: main score}`` for a task of one's own."""
+    if task in GLUE_TASKS:
+        return score_columns(task, metrics, main_metric)
+    score = _main_score(metrics, task, main_metric)
+    return {} if score is None else {task: score}
+
+
 def comparison_rows(runs: list[RunSummary], *, group_seeds: bool = False) -> tuple[list[ReportRow], list[str]]:
     """Group runs into table rows: one teacher row, then one row per student (recipe, or run name on clashes).
 
@@ -93,26 +104,26 @@ def comparison_rows(runs: list[RunSummary], *, group_seeds: bool = False) -> tup
         tasks.add(task)
         if "student_metrics" not in m:  # a fine-tuning run: one model
             row = students.setdefault(run.name, ReportRow(run.name))
-            score = _main_score(m.get("metrics", {}), task, m.get("main_metric"))
-            if score is not None:
-                row.scores[task] = score
+            row.scores.update(_columns(task, m.get("metrics", {}), m.get("main_metric")))
+            tasks.update(row.scores)
             continue
         params = m.get("parameters", {})
-        teacher_score = _main_score(m.get("teacher_metrics", {}), task, m.get("main_metric"))
-        if teacher_score is not None and task not in teacher.scores:
-            teacher.scores[task] = teacher_score
+        teacher_columns = _columns(task, m.get("teacher_metrics", {}), m.get("main_metric"))
+        for column, score in teacher_columns.items():
+            teacher.scores.setdefault(column, score)
+            tasks.add(column)
         teacher.parameters = teacher.parameters or params.get("teacher", {}).get("total")
         label = m.get("recipe") or run.name
         if label in students and task in students[label].scores and not group_seeds:
             label = run.name
         row = students.setdefault(label, ReportRow(label))
         row.parameters = row.parameters or params.get("student", {}).get("total")
-        student_score = _main_score(m.get("student_metrics", {}), task, m.get("main_metric"))
-        if student_score is not None:
-            row.seed_scores.setdefault(task, []).append(student_score)
-            row.scores[task] = statistics.median(row.seed_scores[task])
-            if teacher_score:
-                row.retentions.append(100.0 * student_score / teacher_score)
+        for column, score in _columns(task, m.get("student_metrics", {}), m.get("main_metric")).items():
+            row.seed_scores.setdefault(column, []).append(score)
+            row.scores[column] = statistics.median(row.seed_scores[column])
+            tasks.add(column)
+            if column == task and teacher_columns.get(column):
+                row.retentions.append(100.0 * score / teacher_columns[column])
         for setting in _speed_settings(m.get("latency") or {}):
             row.speedups.setdefault(setting["name"], []).append(setting["speedup"])
             teacher.speedups.setdefault(setting["name"], []).append(1.0)
@@ -145,7 +156,7 @@ def _cells(row: ReportRow, tasks: list[str], settings: list[str]) -> list[str]:
 
 
 def _headers(tasks: list[str], settings: list[str]) -> list[str]:
-    names = [(GLUE_TASKS[t].folder or t) if t in GLUE_TASKS else t for t in tasks]
+    names = [_COLUMN_NAMES.get(t, t) for t in tasks]
     return ["Model", "#Params", *names, "Average", "Retention", *[f"Speed-up ({s})" for s in settings]]
 
 
@@ -173,6 +184,7 @@ def write_comparison(
     markdown: bool = True,
     title: str | None = None,
     group_seeds: bool = False,
+    new_folder: bool = False,
 ) -> dict[str, Path]:
     """Write ``report.html`` (images embedded as base64), the PNGs and, if ``markdown``, ``report.md``.
 
@@ -182,15 +194,35 @@ def write_comparison(
         markdown: also write ``report.md`` (``distill`` leaves its own ``report.md`` and skips it).
         title: heading (default: the run names).
         group_seeds: one row per recipe with the median over its runs of a task (see :func:`comparison_rows`).
+        new_folder: ``output_dir`` must be absent or empty (``alembert report``): an earlier report or a run
+            folder is never overwritten.
 
     Returns:
         Paths of the files written, by kind (``html``, ``markdown``, ``loss_curves``, ``pareto``).
     """
     if not runs:
         raise DataError("report: give at least one run folder")
-    summaries = name_runs([load_run(r) for r in runs])
     out = Path(output_dir)
+    claim = None
+    if new_folder:
+        claim = FolderClaim.acquire(out, what="report: --output", must_be_empty=True, hint="choose a new folder")
+    try:
+        summaries = name_runs([load_run(r) for r in runs])
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(summaries, out, markdown, title, group_seeds)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _write(
+    summaries: list[RunSummary], out: Path, markdown: bool, title: str | None, group_seeds: bool
+) -> dict[str, Path]:
     rows, tasks = comparison_rows(summaries, group_seeds=group_seeds)
     settings = _settings_of(rows)
     title = title or "alembert report: " + ", ".join(s.name for s in summaries)

@@ -1,5 +1,6 @@
-"""The GLUE table in the papers' shape: one row per model, one column per task's main metric, the average, the
-retention of the teacher's average, and parameters, latency and speed-up measured side by side."""
+"""The GLUE table in the papers' shape: one row per model, one column per task's main metric (MNLI: matched and
+mismatched, ``mnli`` and ``mnli-mm``, both in the average as in TinyBERT's table), the average, the retention of the
+teacher's average, and parameters, latency and speed-up measured side by side."""
 
 from __future__ import annotations
 
@@ -56,8 +57,9 @@ def glue_markdown(rows: Sequence[TableRow], tasks: Sequence[str], *, latency_not
     teacher = rows[0]
     headers = ["Model", "#Params"]
     for task in tasks:
-        glue = get_task(task)
-        headers.append(f"{glue.folder} ({_METRIC_NAMES.get(glue.main_metric, glue.main_metric)})")
+        glue = get_task(task.removesuffix("-mm"))
+        metric = _METRIC_NAMES.get(glue.main_metric, glue.main_metric)
+        headers.append(f"{_column_name(task, tasks)} ({metric})")
     headers += ["Avg", "Retention", "Paper retention", "Latency (ms)", "Speed-up"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
@@ -75,6 +77,14 @@ def glue_markdown(rows: Sequence[TableRow], tasks: Sequence[str], *, latency_not
     notes = [f"- **{row.name}**: {row.note}" for row in rows if row.note]
     tail = "\n".join(notes)
     return "\n".join(lines) + ("\n\n" + latency_note if latency_note else "") + ("\n\n" + tail if tail else "") + "\n"
+
+
+def _column_name(task: str, tasks: Sequence[str]) -> str:
+    """``MNLI-m`` and ``MNLI-mm`` when both MNLI dev sets are columns (as in the papers' tables), else the folder."""
+    folder = get_task(task.removesuffix("-mm")).folder
+    if task.endswith("-mm"):
+        return f"{folder}-mm"
+    return f"{folder}-m" if f"{task}-mm" in tasks else folder
 
 
 def _number(value: float | None, fmt: str) -> str:

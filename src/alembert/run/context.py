@@ -1,12 +1,11 @@
-"""What every run (``distill``, ``finetune``) shares: the run folder, the Accelerator, evaluation and summaries.
+"""What every run (``distill``, ``finetune``) shares: the run's log and Accelerator, evaluation and summaries.
 
-A run folder is created only for a new run; ``--resume`` requires the interrupted run's folder and the same
-config. The Accelerator is the one place that knows about devices, precision and processes.
+The run folder itself is checked and claimed first (:mod:`alembert.run.folder`). The Accelerator is the one place
+that knows about devices, precision and processes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration
 from torch import nn
@@ -25,9 +23,10 @@ from alembert.config import DataConfig, DistillConfig, FinetuneConfig, TrainConf
 from alembert.config.io import dump_config
 from alembert.data.batches import build_train_loader
 from alembert.data.sources import TaskData
-from alembert.errors import ConfigError
 from alembert.files import atomic_folder
+from alembert.notices import drain
 from alembert.run.evaluate import evaluate_model, mlm_perplexity
+from alembert.tasks.glue import dev_suffix
 from alembert.tasks.task import Task
 from alembert.terminal import warn_once
 from alembert.train.loop import StageResult
@@ -39,10 +38,8 @@ __all__ = [
     "RunContext",
     "EvalFn",
     "build_eval_fn",
-    "check_same_config",
     "final_metrics",
     "make_accelerator",
-    "prepare_output",
     "stage_loader",
     "stage_summary",
 ]
@@ -89,7 +86,14 @@ class RunContext:
         log = RunLog(output_dir / "log.jsonl", accelerator, trackers=bool(config.train.report_to))
         if accelerator.is_main_process:
             dump_config(config, output_dir / "config.yaml")
-        return cls(output_dir, accelerator, log, resume)
+        run = cls(output_dir, accelerator, log, resume)
+        run.record_notices()
+        return run
+
+    def record_notices(self) -> None:
+        """Write the warnings and notes given since the last call (set-up, loading) to ``log.jsonl``."""
+        for notice in drain():
+            self.log.event(notice.kind, message=notice.message)
 
     def save_folder(self, target: Path, write: Callable[[Path], None]) -> None:
         """Write a folder atomically on the main process; every process waits until it exists."""
@@ -98,7 +102,8 @@ class RunContext:
         self.accelerator.wait_for_everyone()
 
     def close(self) -> None:
-        """End the trackers and the process group."""
+        """Record the last notices; end the trackers and the process group."""
+        self.record_notices()
         self.accelerator.end_training()
 
 
@@ -151,50 +156,6 @@ def stage_loader(
     )
 
 
-def prepare_output(output_dir: Path, resume: bool, config: DistillConfig | FinetuneConfig) -> None:
-    """A new run needs an empty folder (nothing is overwritten); a resumed one its earlier folder and config.
-
-    Raises:
-        ConfigError: the folder holds another run, or ``--resume`` finds no run or a changed config.
-    """
-    if resume:
-        if not (output_dir / "config.yaml").is_file():
-            raise ConfigError(f"--resume: {output_dir} holds no earlier run (no config.yaml)")
-        check_same_config(output_dir, config)
-        return
-    if output_dir.exists() and any(output_dir.iterdir()):
-        raise ConfigError(
-            f"output_dir {output_dir} already holds files; pass --resume to continue that run or choose a new "
-            "output_dir (nothing is overwritten)"
-        )
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        return {k: v for key, value in data.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): data}
-
-
-def check_same_config(output_dir: Path, config: DistillConfig | FinetuneConfig) -> None:
-    """A resumed (or reused) run must be the run that was interrupted: only ``bench_latency`` may change.
-
-    Raises:
-        ConfigError: naming the first keys that differ from the run folder's ``config.yaml``.
-    """
-    saved_path = output_dir / "config-with-assistants.yaml"
-    if not saved_path.is_file():
-        saved_path = output_dir / "config.yaml"
-    saved = _flatten(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
-    current = _flatten(json.loads(config.model_dump_json()))
-    keys = (saved.keys() | current.keys()) - {"bench_latency"}
-    changed = sorted(k for k in keys if saved.get(k) != current.get(k))
-    if changed:
-        raise ConfigError(
-            f"--resume: the config differs from the interrupted run's {saved_path} in {', '.join(changed[:5])}; "
-            "resume with the same config, or start a new output_dir"
-        )
-
-
 def build_eval_fn(
     task: Task | None,
     data: TaskData,
@@ -202,10 +163,12 @@ def build_eval_fn(
     accelerator: Accelerator,
     cfg: TrainConfig,
 ) -> tuple[EvalFn | None, str | None]:
-    """The scorer of the first dev set and the name of its main metric (``(None, None)`` without a dev set).
+    """The scorer of the dev sets and the name of the metric that selects the best model (``(None, None)``
+    without a dev set).
 
-    GLUE tasks are scored with their official metrics; general distillation (``task`` None) with the masked-LM
-    perplexity, reported negated so that higher is better everywhere.
+    GLUE tasks are scored with their official metrics on every dev set: MNLI's mismatched set adds ``_mm`` keys
+    (``accuracy_mm``) and the matched set selects. General distillation (``task`` None) is scored with the
+    masked-LM perplexity of the first dev set, reported negated so that higher is better everywhere.
     """
     if not data.dev:
         keeps = "select: best has no scores to compare, so" if cfg.select == "best" else "with select: last"
@@ -215,12 +178,23 @@ def build_eval_fn(
             "give data.dev (a file) or put a dev file next to the training file's folder",
         )
         return None, None
-    _name, dataset = next(iter(data.dev.items()))
     if task is None:
+        dataset = next(iter(data.dev.values()))
         return (lambda model: mlm_perplexity(model, dataset, tokenizer, accelerator)), "neg_perplexity"
-    return (
-        lambda model: evaluate_model(model, dataset, tokenizer, task, accelerator, batch_size=cfg.eval_batch_size)
-    ), task.main_metric
+    scored: list[tuple[str, Any]] = []
+    for name, dataset in data.dev.items():
+        suffix = dev_suffix(name)
+        scored.append((suffix if suffix not in (s for s, _ in scored) else f"_{name}", dataset))
+    selects = next((suffix for suffix, _ in scored if suffix == ""), scored[0][0])  # MNLI: the matched set
+
+    def score(model: nn.Module) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for suffix, dataset in scored:
+            result = evaluate_model(model, dataset, tokenizer, task, accelerator, batch_size=cfg.eval_batch_size)
+            metrics.update({f"{key}{suffix}": value for key, value in result.items()})
+        return metrics
+
+    return score, f"{task.main_metric}{selects}"
 
 
 def final_metrics(result: StageResult, cfg: TrainConfig) -> dict[str, float] | None:

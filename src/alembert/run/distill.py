@@ -5,6 +5,7 @@ folder behind: the student, its metrics, report and model card."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -20,17 +21,12 @@ from alembert.report.card import software_versions, write_student_card
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, write_report
 from alembert.run.assistants import distill_assistants
-from alembert.run.context import (
-    DistillResult,
-    RunContext,
-    build_eval_fn,
-    final_metrics,
-    prepare_output,
-    stage_summary,
-)
+from alembert.run.context import DistillResult, RunContext, build_eval_fn, final_metrics, stage_summary
+from alembert.run.folder import Changes, check_precision, claim_run_folder
 from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
 from alembert.run.students import make_student
+from alembert.run.teacher import check_teacher_scores
 from alembert.tasks.task import Task
 from alembert.terminal import Phase, say
 from alembert.train.checkpoint import write_json_atomic
@@ -40,7 +36,7 @@ from alembert.train.loop import StageResult
 __all__ = ["DistillResult", "distill"]
 
 
-def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
+def distill(config: DistillConfig, *, resume: bool = False, allow_changes: Sequence[str] = ()) -> DistillResult:
     """Distil the teacher into a student, stage by stage, and write the run folder.
 
     The run folder holds ``student/`` (weights, tokenizer, model card; no projection weights), ``metrics.json``
@@ -51,19 +47,37 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
     Args:
         config: the validated run configuration.
         resume: continue an interrupted run in ``config.output_dir`` from its last checkpoint.
+        allow_changes: with ``resume``, optimiser settings (``train.learning_rate``, …) that may differ from the
+            interrupted run's config; the change is recorded in ``log.jsonl``.
 
     Returns:
         Paths and metrics of the finished run.
+
+    Raises:
+        ConfigError: before anything is loaded, for a folder that is in use, holds another run or cannot be
+            written, a precision this machine cannot run, or (``resume``) a changed config.
     """
+    check_precision(config)
+    with claim_run_folder(config, resume=resume, allow_changes=allow_changes) as changes:
+        return _distill(config, resume, changes)
+
+
+def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillResult:
     output_dir = Path(config.output_dir)
-    prepare_output(output_dir, resume, config)
     if config.assistants:  # teacher → assistant-1 → … first; then this run distils the last assistant
         config = distill_assistants(config, resume=resume, run=distill)
     task, _teacher_config, tokenizer, data = load_inputs(config)
     check_task_losses(config.stages, task)
     head = _head(config, task)
     set_seed(config.train.seed)
-    teacher = load_model(config.teacher.path, head=head, task=task, revision=config.teacher.revision)
+    teacher = load_model(
+        config.teacher.path,
+        head=head,
+        task=task,
+        revision=config.teacher.revision,
+        trained_head=True,
+        what="teacher",
+    )
     student, init, pruning = make_student(
         config.student, teacher, head=head, task=task, data=config.data, train_set=data.train, tokenizer=tokenizer,
         seed=config.train.seed,
@@ -79,6 +93,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         student_init=None if init is None else list(init.teacher_layers),
         stages=[plan.name for plan in plans],
     )
+    if changes:
+        run.log.event("resume_changes", changes={key: {"before": a, "now": b} for key, (a, b) in changes.items()})
     if pruning is not None:
         run.log.event("pruned", **pruning.to_dict())
     teacher = teacher.to(run.accelerator.device).eval().requires_grad_(False)
@@ -87,6 +103,9 @@ def distill(config: DistillConfig, *, resume: bool = False) -> DistillResult:
         evaluation = build_eval_fn(task, data, tokenizer, run.accelerator, config.train)
     eval_fn, main_metric = evaluation
     teacher_metrics = _teacher_metrics(output_dir, teacher, eval_fn, run.accelerator)
+    if task is not None and main_metric is not None:
+        check_teacher_scores(teacher_metrics, main_metric, task, data, config.teacher.path)
+        run.record_notices()
     results: dict[str, StageResult] = {}
     for plan in plans:
         results[plan.name] = run_planned_stage(

@@ -18,8 +18,9 @@ from alembert.config import DataConfig
 from alembert.config.task import TaskConfig
 from alembert.data.batches import build_eval_loader, build_train_loader
 from alembert.data.sources import load_task_data
-from alembert.errors import DataError
+from alembert.errors import ConfigError, DataError
 from alembert.features.extract import model_inputs
+from alembert.files import FolderClaim
 from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.tasks.metrics import compute_metrics, predictions_from_logits
 from alembert.tasks.resolve import resolve_task
@@ -149,23 +150,43 @@ def evaluate(
         batch_size: evaluation batch size.
 
     Returns:
-        Metrics per dev split, e.g. ``{"dev": {"accuracy": 91.2}}``.
+        Metrics per dev split, e.g. ``{"dev": {"accuracy": 91.2}}``; MNLI: ``dev_matched`` and
+        ``dev_mismatched``.
+
+    Raises:
+        ConfigError: a batch size below 1, or an ``output_dir`` that holds files or cannot be written (before
+            the model is loaded).
+        ModelError: a missing model folder, or a model whose classification head is not in its checkpoint.
     """
     model_config = check_model_source(model_path)
     glue_task = labels_from_model(resolve_task(task), getattr(model_config, "id2label", None))
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: the batch size must be at least 1")
     data_cfg = data if isinstance(data, DataConfig) else _data_for_path(data)
+    check_model_source(model_path)
+    out = Path(output_dir) if output_dir is not None else None
+    claim = None
+    if out is not None:  # refused before anything is loaded: earlier results are never overwritten
+        claim = FolderClaim.acquire(out, what="--output", must_be_empty=True, hint="choose a new folder")
+    try:
+        return _evaluate(model_path, glue_task, data, data_cfg, out, batch_size)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _evaluate(
+    model_path: str, glue_task: Task, data: object, data_cfg: DataConfig, out: Path | None, batch_size: int
+) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(model_path)
     task_data = load_task_data(data_cfg, glue_task, tokenizer, need_train=False)
     glue_task = task_data.task or glue_task
     if not task_data.dev and not task_data.test:
         raise DataError(f"no dev or test file for task {glue_task.name} in {data}")
-    model = load_model(model_path, head="sequence_classification", task=glue_task)
+    model = load_model(model_path, head="sequence_classification", task=glue_task, trained_head=True)
     accelerator = Accelerator()
     model = model.to(accelerator.device)
     results: dict[str, dict[str, float]] = {}
-    out = Path(output_dir) if output_dir is not None else None
-    if out is not None and accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
     for name, dataset in task_data.dev.items():
         with Phase(f"evaluating on {name}", total=len(dataset), enabled=accelerator.is_main_process) as phase:
             logits, labels = predict_logits(

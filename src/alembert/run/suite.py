@@ -28,9 +28,9 @@ from alembert.config.io import dump_config
 from alembert.errors import ConfigError
 from alembert.report.compare import write_comparison
 from alembert.report.glue_table import glue_markdown, retention
-from alembert.run.context import check_same_config
 from alembert.run.distill import distill
 from alembert.run.finetune import finetune
+from alembert.run.folder import check_same_config
 from alembert.run.suite_plan import GeneralRun, GlueSuiteConfig, PlannedRun, SuiteRow, plan_glue_suite
 from alembert.run.suite_results import collect_scores, models_to_time, table_rows, time_rows
 from alembert.train.checkpoint import write_json_atomic
@@ -90,7 +90,7 @@ def run_glue_suite(
     if config.latency and rows is None:  # a partial call leaves the timing to the final one
         timed = time_rows(models_to_time(config, runs), say, seq_len=config.latency_seq_len)
     rows = table_rows(config, scores, timed)
-    tasks = [t for t in config.tasks if t in scores]
+    tasks = [column for t in config.tasks for column in (t, f"{t}-mm") if column in scores]  # MNLI: m and mm
     note = (
         f"Latency: batch 1, {config.latency_seq_len} tokens, PyTorch sdpa, one thread; every model timed in the "
         "same interleaved rounds, so the speed-ups are measured side by side." if timed else ""

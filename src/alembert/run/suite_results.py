@@ -13,40 +13,50 @@ from alembert.bench.compare import BenchConfig, bench_models
 from alembert.config import FinetuneConfig
 from alembert.report.glue_table import TableRow
 from alembert.run.suite_plan import GlueSuiteConfig, PlannedRun
-from alembert.tasks.glue import get_task
+from alembert.tasks.glue import get_task, score_columns
 
 
 __all__ = ["collect_scores", "models_to_time", "table_rows", "time_rows"]
 
 
-def _main_score(planned: PlannedRun) -> tuple[str, float, float | None]:
-    """(metric, student score, teacher score) of a finished run (a fine-tuning run has no teacher score)."""
+def _main_scores(planned: PlannedRun) -> dict[str, tuple[str, float, float | None]]:
+    """Per table column (the task; MNLI also ``mnli-mm``, its mismatched dev set): (metric, student score, teacher
+    score) of a finished run (a fine-tuning run has no teacher score)."""
     metrics = json.loads((planned.folder / "metrics.json").read_text(encoding="utf-8"))
     if isinstance(planned.config, FinetuneConfig):
         main = get_task(planned.task).main_metric
-        return main, metrics["metrics"][main], None
-    main = metrics["main_metric"]
-    return main, metrics["student_metrics"][main], metrics["teacher_metrics"].get(main)
+        student, teacher = score_columns(planned.task, metrics["metrics"], main), {}
+    else:
+        main = metrics["main_metric"]
+        student = score_columns(planned.task, metrics["student_metrics"], main)
+        teacher = score_columns(planned.task, metrics["teacher_metrics"], main)
+    return {
+        column: (main if column == planned.task else f"{main}_mm", value, teacher.get(column))
+        for column, value in student.items()
+    }
 
 
 def collect_scores(config: GlueSuiteConfig, runs: list[PlannedRun]) -> dict[str, dict[str, Any]]:
-    """Per task: the metric, the teacher's score and, per row, each seed's score and their median."""
+    """Per task (MNLI: ``mnli`` matched and ``mnli-mm`` mismatched): the metric, the teacher's score and, per row,
+    each seed's score and their median."""
     scores: dict[str, dict[str, Any]] = {}
     for planned in runs:
         if planned.task == "general" or planned.label == "teacher":
             continue
-        main, student, teacher = _main_score(planned)
-        entry = scores.setdefault(planned.task, {"metric": main, "teacher": None})
-        if teacher is not None:
-            entry["teacher"] = teacher
-        per_seed = entry.setdefault(planned.label, {"seeds": {}})
-        per_seed["seeds"][str(planned.config.train.seed)] = student
-        per_seed["median"] = statistics.median(per_seed["seeds"].values())
-    for task, entry in scores.items():
+        for column, (main, student, teacher) in _main_scores(planned).items():
+            entry = scores.setdefault(column, {"metric": main, "teacher": None})
+            if teacher is not None:
+                entry["teacher"] = teacher
+            per_seed = entry.setdefault(planned.label, {"seeds": {}})
+            per_seed["seeds"][str(planned.config.train.seed)] = student
+            per_seed["median"] = statistics.median(per_seed["seeds"].values())
+    for column, entry in scores.items():
         if entry["teacher"] is None:  # only fine-tuning rows: the teacher's own fine-tuning scored it
+            task = column.removesuffix("-mm")
             teacher_run = Path(config.output_dir) / task / "teacher" / "metrics.json"
             if teacher_run.is_file():
-                entry["teacher"] = json.loads(teacher_run.read_text(encoding="utf-8"))["metrics"][entry["metric"]]
+                teacher_metrics = json.loads(teacher_run.read_text(encoding="utf-8"))["metrics"]
+                entry["teacher"] = teacher_metrics.get(entry["metric"])
     return scores
 
 

@@ -7,7 +7,7 @@ from alembert.errors import ConfigError, suggest
 from alembert.tasks.task import Task
 
 
-__all__ = ["GLUE_TASKS", "GlueTask", "get_task"]
+__all__ = ["GLUE_TASKS", "GlueTask", "dev_suffix", "get_task", "score_columns"]
 
 GlueTask = Task  # the name before tasks of one's own existed
 
@@ -124,3 +124,31 @@ def get_task(name: str) -> Task:
             "your own, give its columns (--text-column/--label-column, or a task mapping; see docs/your-own-task.md)"
         )
     return GLUE_TASKS[key]
+
+
+def dev_suffix(split: str) -> str:
+    """Suffix of the metric keys of a dev split: ``_mm`` for MNLI's mismatched set (``accuracy_mm``), else ``""``.
+
+    The papers report MNLI-m and MNLI-mm; runs select their best checkpoint on the matched set.
+    """
+    return "_mm" if "mismatched" in split else ""
+
+
+def score_columns(task: str, metrics: dict[str, float], main_metric: str | None = None) -> dict[str, float]:
+    """A run's table cells: ``{task: main score}``, plus ``mnli-mm`` when the run measured MNLI mismatched.
+
+    Args:
+        task: the run's task name.
+        metrics: its dev metrics (``accuracy``, ``accuracy_mm``, …).
+        main_metric: the metric to show (default: the task's main metric).
+    """
+    key = main_metric or (GLUE_TASKS[task].main_metric if task in GLUE_TASKS else None)
+    if key is None:
+        return {}
+    key = key.removesuffix("_mm")
+    cells = {}
+    if key in metrics:
+        cells[task] = metrics[key]
+    if f"{key}_mm" in metrics:
+        cells[f"{task}-mm"] = metrics[f"{key}_mm"]
+    return cells

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from alembert.tasks.task import Task
 
 
-__all__ = ["METRICS", "compute_metrics", "predictions_from_logits"]
+__all__ = ["METRICS", "chance_scores", "compute_metrics", "predictions_from_logits"]
 
 # name -> (predictions, labels) -> value in [-1, 1]; the names are alembert.config.task.METRIC_NAMES (tested)
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
@@ -36,3 +37,22 @@ def compute_metrics(predictions: np.ndarray, labels: np.ndarray, task: Task) -> 
     a task of one's own what it declares (default accuracy and macro-F1, or Pearson and Spearman).
     """
     return {metric: float(100.0 * METRICS[metric](predictions, labels)) for metric in task.metrics}
+
+
+def chance_scores(labels: np.ndarray, task: Task) -> dict[str, float]:
+    """What a model that ignores its input scores: each metric's best over the constant predictions (the majority
+    class for accuracy, always-positive for F1, 0 for correlations).
+
+    Args:
+        labels: the dev set's gold labels.
+        task: the task.
+    """
+    if task.is_regression:
+        return {metric: 0.0 for metric in task.metrics}
+    best: dict[str, float] = {}
+    with warnings.catch_warnings():  # constant predictions make F1/MCC undefined for a class: scikit-learn warns
+        warnings.simplefilter("ignore")
+        for label in range(task.num_labels):
+            for metric, value in compute_metrics(np.full(len(labels), label), labels, task).items():
+                best[metric] = max(best.get(metric, value), value)
+    return best

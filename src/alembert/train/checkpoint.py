@@ -13,7 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from alembert.errors import AlembertError
-from alembert.files import atomic_folder, write_json_atomic
+from alembert.files import atomic_folder, is_write_error, write_error_reason, write_json_atomic
 
 
 __all__ = [
@@ -21,13 +21,16 @@ __all__ = [
     "atomic_folder",
     "latest_checkpoint",
     "load_weights",
+    "checkpoint_problem",
     "prune_checkpoints",
+    "resumable_checkpoint",
     "save_best_weights",
     "save_training_state",
     "write_json_atomic",
 ]
 
 STATE_FILE = "trainer_state.json"
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
@@ -66,12 +69,73 @@ def _step_of(folder: Path) -> int:
     return int(folder.name.split("-")[-1])
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete ``step-N`` checkpoint under ``folder`` (incomplete temporary folders are ignored)."""
-    if not folder.is_dir():
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """What is wrong with a ``step-N`` checkpoint, or ``None`` if it is intact.
+
+    Every file must have the size the manifest (``manifest.json``, written with the checkpoint) records, and
+    ``trainer_state.json`` must be readable. Checkpoints written before manifests existed are checked for empty
+    files only.
+    """
+    try:
+        TrainerState.load(checkpoint)
+    except (OSError, ValueError, TypeError) as err:
+        return f"{STATE_FILE} is unreadable ({type(err).__name__})"
+    manifest_path = checkpoint / MANIFEST_FILE
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            return f"{MANIFEST_FILE} is unreadable"
+        for name, size in manifest.get("sizes", {}).items():
+            path = checkpoint / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if path.stat().st_size != size:
+                return f"{name} has {path.stat().st_size} bytes, {size} were written"
         return None
+    for path in checkpoint.rglob("*"):
+        if path.is_file() and path.stat().st_size == 0:
+            return f"{path.relative_to(checkpoint)} is empty"
+    return None
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """Complete ``step-N`` folders (with ``trainer_state.json``), newest first; temporary folders are ignored."""
+    if not folder.is_dir():
+        return []
     complete = [p for p in folder.glob("step-*") if p.is_dir() and (p / STATE_FILE).is_file()]
-    return max(complete, key=_step_of) if complete else None
+    return sorted(complete, key=_step_of, reverse=True)
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest intact ``step-N`` checkpoint under ``folder`` (see :func:`checkpoint_problem`)."""
+    return next((p for p in _candidates(folder) if checkpoint_problem(p) is None), None)
+
+
+def resumable_checkpoint(folder: Path) -> tuple[Path | None, list[str]]:
+    """The newest intact checkpoint to resume from, and a line for each newer one that is damaged.
+
+    Raises:
+        AlembertError: checkpoints exist but none is intact.
+    """
+    damaged = []
+    for checkpoint in _candidates(folder):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return checkpoint, damaged
+        damaged.append(f"checkpoint {checkpoint} is damaged ({problem})")
+    if damaged:
+        raise AlembertError(f"--resume: no intact checkpoint in {folder}: {'; '.join(damaged)}")
+    return None, damaged
+
+
+def _write_manifest(folder: Path) -> None:
+    sizes = {
+        str(path.relative_to(folder)): path.stat().st_size
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name not in (STATE_FILE, MANIFEST_FILE)
+    }
+    write_json_atomic(folder / MANIFEST_FILE, {"sizes": sizes})
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:
@@ -100,13 +164,16 @@ def save_training_state(accelerator: Accelerator, folder: Path, state: TrainerSt
     try:
         accelerator.save_state(str(tmp), safe_serialization=True)
         accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            write_json_atomic(tmp / "trainer_state.json", state_dict(state))
-    except OSError as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
+        if accelerator.is_main_process:  # the manifest, then the state: a checkpoint is complete once it has both
+            _write_manifest(tmp)
+            write_json_atomic(tmp / STATE_FILE, state_dict(state))
+    except Exception as err:  # e.g. a full disk: drop the partial folder, keep every complete checkpoint
+        if not is_write_error(err):  # safetensors and torch.save wrap a failed write in their own types
+            raise
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         raise AlembertError(
-            f"could not write checkpoint {target} ({err.strerror or err}); earlier checkpoints are intact "
+            f"could not write checkpoint {target} ({write_error_reason(err)}); earlier checkpoints are intact "
             f"(latest: {latest_checkpoint(folder) or 'none'}); free space and continue with --resume"
         ) from err
     if accelerator.is_main_process:

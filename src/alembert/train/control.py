@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from alembert.errors import AlembertError
+from alembert.errors import AlembertError, Interrupted
 from alembert.train.checkpoint import latest_checkpoint
 
 
@@ -23,10 +23,8 @@ class TrainingDiverged(AlembertError):
     exit_code = 3
 
 
-class TrainingInterrupted(AlembertError):
-    """SIGTERM/SIGINT arrived; a checkpoint was saved and the run can be resumed."""
-
-    exit_code = 130
+class TrainingInterrupted(Interrupted):
+    """SIGTERM/SIGINT arrived during training; a checkpoint was saved and the run can be resumed."""
 
 
 class StopRequest:
@@ -123,5 +121,6 @@ def check_finite(step: int, loss: float, terms: dict[str, float], checkpoints: P
     last = latest_checkpoint(checkpoints)
     raise TrainingDiverged(
         f"stage {stage}: loss is not finite at step {step} (term {', '.join(bad)}); "
-        f"last good checkpoint: {last or 'none'} (resume with --resume after lowering the learning rate)"
+        f"last good checkpoint: {last or 'none'}; continue with a lower learning rate: "
+        "--set train.learning_rate=<lower> --resume --allow-changes train.learning_rate"
     )

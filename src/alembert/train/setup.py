@@ -23,12 +23,22 @@ from alembert.data.streaming import TextBlockStream, prepare_stream_loader
 from alembert.errors import AlembertError
 from alembert.features.packing import choose_packing
 from alembert.features.teacher_cache import TeacherCache
+from alembert.notices import warn
 from alembert.objective.terms import DistillationObjective
-from alembert.train.checkpoint import TrainerState, latest_checkpoint
+from alembert.train.checkpoint import TrainerState, resumable_checkpoint
 from alembert.train.runlog import RunLog
 
 
-__all__ = ["EvalFn", "PreparedStage", "StageInputs", "StageSpec", "build_optimizer", "freeze_except", "prepare_stage"]
+__all__ = [
+    "EvalFn",
+    "PreparedStage",
+    "StageInputs",
+    "StageSpec",
+    "apply_optimizer_settings",
+    "build_optimizer",
+    "freeze_except",
+    "prepare_stage",
+]
 
 EvalFn = Callable[[nn.Module], dict[str, float]]
 
@@ -132,6 +142,26 @@ def build_optimizer(modules: list[nn.Module], cfg: TrainConfig) -> torch.optim.O
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
 
 
+def apply_optimizer_settings(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig
+) -> None:
+    """Give a restored optimizer and schedule the config's learning rate and weight decay.
+
+    A checkpoint stores the settings it was trained with; a run resumed with ``--allow-changes
+    train.learning_rate`` (or ``weight_decay``) continues the same schedule from the same step with the new values
+    (a no-op when they did not change). ``warmup_ratio`` and ``max_grad_norm`` are read from the config anyway.
+    """
+    inner = getattr(scheduler, "scheduler", scheduler)  # Accelerate's wrapper
+    groups = optimizer.param_groups
+    for group, decay in zip(groups, (cfg.weight_decay, 0.0)):
+        group["weight_decay"] = decay
+    inner.base_lrs = [cfg.learning_rate for _ in groups]
+    for group, lr_lambda in zip(groups, inner.lr_lambdas):
+        group["initial_lr"] = cfg.learning_rate
+        group["lr"] = cfg.learning_rate * lr_lambda(inner.last_epoch)
+    inner._last_lr = [group["lr"] for group in groups]
+
+
 def _total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
     if cfg.max_steps is not None:
         return cfg.max_steps
@@ -165,10 +195,19 @@ def prepare_stage(inputs: StageInputs, spec: StageSpec) -> PreparedStage:
         student, optimizer, loader, scheduler = accelerator.prepare(inputs.student, optimizer, unsplit, scheduler)
         objective = objective.to(accelerator.device)
     state = TrainerState()
-    found = latest_checkpoint(spec.stage_dir) if spec.resume else None
+    found, damaged = resumable_checkpoint(spec.stage_dir) if spec.resume else (None, [])
+    for line in damaged:
+        warn(f"{line}; resuming from {found or 'the start of the stage'}")
     if found is not None:
-        accelerator.load_state(str(found))
+        try:
+            accelerator.load_state(str(found))
+        except Exception as err:  # a damaged file of the right size: a safetensors or pickle error
+            raise AlembertError(
+                f"--resume: cannot load checkpoint {found} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                "delete that folder to resume from the one before it"
+            ) from None
         state = TrainerState.load(found)
+        apply_optimizer_settings(optimizer, scheduler, cfg)
         inputs.log.event("resume", stage=spec.name, step=state.global_step, checkpoint=str(found))
     if stream is not None:  # resume at each process's saved reader position, without re-reading
         stream.shard(accelerator.process_index, accelerator.num_processes, state.stream_positions)
