@@ -9,15 +9,16 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+import torch
 
 from alembert import ConfigError, DataError, DistillConfig, FinetuneConfig, parse_config
 from alembert.config import METRIC_NAMES, DataConfig, TaskConfig
 from alembert.data.sources import load_examples, load_task_data, task_with_training_labels
-from alembert.models.load import task_label_kwargs
+from alembert.models.heads import align_label_order
+from alembert.models.load import load_model, task_label_kwargs
 from alembert.tasks import GLUE_TASKS, get_task, infer_labels, labels_from_model, resolve_task
 from alembert.tasks.metrics import METRICS, compute_metrics
-from alembert.tasks.task import check_label_order
-from tests.conftest import make_tokenizer
+from tests.conftest import make_tokenizer, save_tiny_model
 
 
 def own(**extra) -> TaskConfig:
@@ -117,15 +118,17 @@ def test_own_task_errors_name_file_and_line(tmp_path, tokenizer):
         resolve_task(own(metrics=["f1"])).with_labels(["a", "b", "c"], "read from the training data")
 
 
-def test_model_labels_come_first_and_a_shuffled_order_is_refused():
+def test_model_labels_come_first_and_a_shuffled_head_is_reordered_by_name(tmp_path):
     task = resolve_task(own())
     assert labels_from_model(task, {0: "LABEL_0", 1: "LABEL_1"}) is task  # transformers' placeholders say nothing
     from_teacher = labels_from_model(task, {"1": "pos", "0": "neg"}, what="teacher")
     assert from_teacher.labels == ("neg", "pos") and from_teacher.labels_from == "from the teacher's id2label"
-    check_label_order(get_task("sst2"), {0: "NEGATIVE", 1: "POSITIVE"})  # names, another case: fine
-    check_label_order(get_task("sst2"), {0: "0", 1: "1"})  # a teacher fine-tuned before names existed
-    with pytest.raises(ConfigError, match="orders its labels .*shuffled classes"):
-        check_label_order(get_task("mnli"), {0: "neutral", 1: "entailment", 2: "contradiction"})
+    model = load_model(str(save_tiny_model(tmp_path / "m", "bert", num_labels=2)), head="sequence_classification")
+    rows = model.classifier.weight.detach().clone()
+    model.config.id2label = {0: "POSITIVE", 1: "NEGATIVE"}  # SST-2's ClassLabel names, in the other order
+    align_label_order(model, model.config, get_task("sst2"), "m", "teacher")
+    assert torch.equal(model.classifier.weight, rows[[1, 0]])  # rows follow the names: negative first
+    assert model.config.id2label == {0: "negative", 1: "positive"}  # names kept, so pipeline() answers with them
 
 
 def test_glue_data_may_use_label_names(tmp_path):

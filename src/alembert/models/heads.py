@@ -90,8 +90,11 @@ def align_label_order(model: PreTrainedModel, saved: Any, task: Task, path: str,
         what: ``teacher``, ``model``, … (for messages).
     """
     names = label_names(saved)
-    wanted = [_normalise(label) for label in task.labels]
     have = [_normalise(name) for name in names]
+    wanted = [_normalise(label) for label in task.labels]
+    named = [_normalise(name) for name in task.names]  # data values (SST-2: 0/1) or their names (negative/...)
+    if sorted(have) == sorted(named) and sorted(have) != sorted(wanted):
+        wanted = named
     if have != wanted and sorted(have) == sorted(wanted) and len(set(have)) == len(have):
         order = [have.index(label) for label in wanted]
         layer = classifier_layer(model)
@@ -109,5 +112,5 @@ def align_label_order(model: PreTrainedModel, saved: Any, task: Task, path: str,
             "in the task's order, unchecked (alembert evaluate shows whether it scores above chance)",
             once=f"labels:{path}",
         )
-    model.config.id2label = dict(enumerate(task.labels))
-    model.config.label2id = {label: i for i, label in enumerate(task.labels)}
+    model.config.id2label = dict(enumerate(task.names))  # the names, so that a pipeline answers with them
+    model.config.label2id = {label: i for i, label in enumerate(task.names)}

@@ -14,7 +14,7 @@ from alembert.data.sources import TaskData, load_mlm_data, load_task_data, task_
 from alembert.errors import ConfigError, ModelError
 from alembert.models.load import check_model_source, load_tokenizer
 from alembert.tasks.resolve import resolve_task
-from alembert.tasks.task import Task, check_label_order, labels_from_model
+from alembert.tasks.task import Task, labels_from_model
 from alembert.terminal import Phase
 
 
@@ -53,7 +53,6 @@ def load_inputs(
     teacher_config = check_model_source(config.teacher.path, what="teacher", revision=config.teacher.revision)
     if task is not None:
         task = labels_from_model(task, getattr(teacher_config, "id2label", None), what="teacher")
-        check_label_order(task, getattr(teacher_config, "id2label", None), what="teacher")
     if config.student.path is not None:
         check_model_source(config.student.path, what="student")
     check_max_length(config.data.max_length, teacher_config)

@@ -170,22 +170,3 @@ def labels_from_model(task: Task, id2label: Mapping[int | str, str] | None, *, w
     if all(name == f"{_GENERIC}{i}" for i, name in enumerate(names)):
         return task
     return task.with_labels(names, f"from the {what}'s id2label")
-
-
-def check_label_order(task: Task, id2label: Mapping[int | str, str] | None, *, what: str = "model") -> None:
-    """A model whose outputs name the task's labels in another order would be scored (and distilled) against
-    shuffled classes, silently (huawei-noah/Pretrained-Language-Model#229: MNLI teachers at chance accuracy).
-
-    Raises:
-        ConfigError: ``id2label`` holds the task's labels (or names), case aside, in a different order.
-    """
-    if not task.resolved or task.is_regression or not id2label:
-        return
-    names = [str(id2label[key]).lower() for key in sorted(id2label, key=int)]
-    for expected in {tuple(x.lower() for x in task.labels or ()), tuple(x.lower() for x in task.names)}:
-        if set(names) == set(expected) and tuple(names) != expected:
-            raise ConfigError(
-                f"the {what}'s outputs are labelled {names} (id2label) but task {task.name} orders its labels "
-                f"{list(expected)}; the scores would compare shuffled classes. Re-fine-tune the {what} on this "
-                "task, or list the labels in the task in the model's order"
-            )
