@@ -134,6 +134,12 @@ def render() -> str:
             tables.streaming_memory,
         ),
         _section(
+            "The make demo pair's speed-up, three times in a row",
+            "The speed-up a `make demo` run reports, measured three times in a row on the shared CPU.",
+            ["demo_speedup.json"],
+            tables.demo_speedup,
+        ),
+        _section(
             "TinyBERT data augmentation",
             "`alembert augment`, batched masked-LM passes.",
             ["augment_speed.json"],
@@ -205,6 +211,12 @@ def render() -> str:
         "### GLUE\n\n`alembert glue` on the six tasks whose training sets exist here, each capped at 2,000 rows, "
         "3 epochs, seed 42.\n\n" + _glue() + "\n",
         "### Small tasks\n\n" + _small_tasks() + "\n",
+        _section(
+            "IMDb as a task of one's own",
+            "`finetune`, `distill`, `evaluate`, `bench` and `export` on IMDb reviews, no task declared.",
+            ["imdb.json"],
+            tables.imdb,
+        ),
     ]
     parts = [INTRO, "## Speed\n", *speed, "## Comparisons\n", *compare, "## Experiments\n", *experiments]
     return "\n".join(parts).rstrip() + "\n"

@@ -396,3 +396,95 @@ def embeddings(results: list[Result]) -> str:
             )
         parts.append("\n".join(lines) + "\n\n" + footer(result, extra="Latency: one nice'd thread of a loaded CPU. "))
     return "\n\n".join(parts)
+
+
+def demo_speedup(record: Result) -> str:
+    """The ``make demo`` pair's speed-up measured three times in a row, per case and length setting."""
+    record = record["cases"]
+    lines = head(
+        ["case", "load average (start of each)", "lengths", "speed-ups", "variation", "within ±10%", "marked"]
+    )
+    for case, entry in record.items():
+        loads = ", ".join(str(run["load_average"]["start"][0]) for run in entry["runs"])
+        cores = entry["runs"][0]["load_average"]["cores"]
+        for name, summary in entry["settings"].items():
+            marks = ", ".join("unreliable" if flag else "reliable" for flag in summary["marked_unreliable"])
+            lines.append(
+                row(
+                    [
+                        f"{case} ({entry['date']})",
+                        f"{loads} on {cores} cores",
+                        name,
+                        ", ".join(f"{v:.2f}×" for v in summary["speedups"]),
+                        f"±{100 * summary['variation']:.1f}%",
+                        "yes" if summary["within_10_percent"] else "no",
+                        marks,
+                    ]
+                )
+            )
+    seconds = [f"{run['seconds']:.1f}" for entry in record.values() for run in entry["runs"]]
+    commands = "; ".join(f"`{entry['command']}`" for entry in record.values())
+    return "\n".join(
+        [
+            *lines,
+            "",
+            f"Teacher {next(iter(record.values()))['teacher']}, student {next(iter(record.values()))['student']}, "
+            "built rather than trained (speed does not depend on the weights); `alembert.bench.pair."
+            "measure_pair_speed`, the routine every run uses: up to 5 interleaved rounds in a 15 s budget "
+            f"(measurements took {', '.join(seconds)} s), at the demo's SST-2 dev lengths (max_length 64) and at "
+            "128 tokens, batch 1, 1 thread, AMD EPYC 2 cores (shared). A figure is marked unreliable when its "
+            f"rounds spread more than ±10% or the load average exceeds the core count. Commands: {commands}.",
+        ]
+    )
+
+
+def imdb(result: Result) -> str:
+    """IMDb as a task of one's own: teacher and student scores, retention, side-by-side speed, export, pipeline."""
+    settings, student, teacher = result["settings"], result["student"], result["teacher_in_distill_run"]
+    metric = next(iter(student["dev"]))
+    lines = head(["model", f"dev {metric}", "dev f1_macro", "parameters"])
+    for label, scores, who in (
+        (f"teacher all-MiniLM-L6-v2 6×384, fine-tuned {settings['teacher_epochs']} epoch(s)", teacher, "teacher"),
+        (f"student {student['recipe']} 3×384, {settings['student_epochs']} epoch(s)", student["dev"], "student"),
+    ):
+        params = student["parameters"][who]["total"] / 1e6
+        lines.append(
+            row([label, f"{scores[metric]:.2f}", f"{scores.get('f1_macro', float('nan')):.2f}", f"{params:.1f}M"])
+        )
+    speed = head(["lengths", "teacher ms", "student ms", "speed-up (rounds)", "verdict"])
+    for s in result["speed"]["settings"]:
+        verdict = "reliable" if s["reliable"] else "unreliable: " + "; ".join(s["reasons"])
+        speed.append(
+            row(
+                [
+                    f"{s['name']} (mean {s['mean_tokens']:.0f} tokens)",
+                    f"{s['teacher_ms']:.1f}",
+                    f"{s['student_ms']:.1f}",
+                    f"{s['speedup']:.2f}× ({s['speedup_min']:.2f}–{s['speedup_max']:.2f})",
+                    verdict,
+                ]
+            )
+        )
+    export = result["export"]
+    answers = ", ".join(repr(a["label"]) for a in result["pipeline"])
+    texts = ", ".join(repr(a["text"]) for a in result["pipeline"])
+    scores = ", ".join(f"{k} {v[metric]:.2f}" for k, v in export["accuracy"].items())
+    return "\n".join(
+        [
+            f"A task alembert has no table entry for (labels read from the training data: "
+            f"{result['task']['labels']}): {settings['train']:,} training and {settings['test']:,} test reviews "
+            f"(seeded samples), max_length {settings['max_length']}, one CPU thread (AMD EPYC, 2 shared cores).",
+            "",
+            *lines,
+            "",
+            f"Retention **{result['retention']:.1f}%** of the teacher's {metric}. Speed at batch 1 on the CPU, "
+            "measured side by side by the distillation run:",
+            "",
+            *speed,
+            "",
+            f"`pipeline('text-classification')` on the student: {answers} for {texts}. ONNX fp32 max |diff| "
+            f"{export['max_abs_diff']:.1e}; dev {scores}. Commands: "
+            + ", then ".join(f"`{c}`" for c in result["commands"])
+            + ".",
+        ]
+    )

@@ -57,11 +57,11 @@ def test_vocab_mismatch(tmp_path, sst2_dir, bert_teacher, capsys):
 
 def test_label_not_in_label_set_names_file_and_line(tmp_path, sst2_dir, bert_teacher, capsys):
     lines = (sst2_dir / "train.tsv").read_text().splitlines()
-    lines[5] = lines[5].rsplit("\t", 1)[0] + "\tpositive"
+    lines[5] = lines[5].rsplit("\t", 1)[0] + "\tneutral"  # SST-2 labels are 0/1 (or their names negative/positive)
     (sst2_dir / "train.tsv").write_text("\n".join(lines) + "\n")
     config = _write_config(tmp_path / "c.yaml", bert_teacher, sst2_dir, tmp_path / "run")
     code, err = _run(["distill", str(config)], capsys)
-    assert code == 2 and "train.tsv:6: label 'positive' is not in the label set" in err
+    assert code == 2 and "train.tsv:6: label 'neutral' is not in the label set" in err
 
 
 def test_empty_dataset(tmp_path, bert_teacher, capsys):

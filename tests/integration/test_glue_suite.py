@@ -128,4 +128,6 @@ def test_cli_glue_with_already_fine_tuned_teacher(tmp_path: Path, glue_root: Pat
     )  # fmt: skip
     assert code == 0
     assert not (tmp_path / "cli-suite" / "sst2" / "teacher").exists()  # the given teacher is used as is
-    assert "| distilbert-task |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "alembert glue: dev scores" in out and "distilbert-task retention" in out  # the rich table
+    assert "sst2" in out and "accuracy" in out and "glue.md" in out

@@ -30,7 +30,8 @@ from alembert.data.readers import Example, find_split_files
 from alembert.data.sources import load_examples
 from alembert.errors import ConfigError, ModelError
 from alembert.models.load import check_model_source, load_tokenizer
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
+from alembert.terminal import Phase
 
 
 __all__ = ["AugmentResult", "augment_dataset", "augmented_data_config"]
@@ -74,7 +75,7 @@ def _digest(paths: list[Path], hasher: Any) -> None:
                 hasher.update(block)
 
 
-def _fingerprint(data: DataConfig, task: GlueTask, files: list[Path]) -> str:
+def _fingerprint(data: DataConfig, task: Task, files: list[Path]) -> str:
     cfg = data.augment
     assert cfg is not None
     settings = {
@@ -101,7 +102,7 @@ def _fingerprint(data: DataConfig, task: GlueTask, files: list[Path]) -> str:
     return hasher.hexdigest()
 
 
-def _source_files(data: DataConfig, task: GlueTask) -> tuple[Path, list[Path]]:
+def _source_files(data: DataConfig, task: Task) -> tuple[Path, list[Path]]:
     """The training file and the dev/test files to copy along."""
     if data.format == "hub":
         raise ConfigError("data.augment: needs local data files (format: hub is not supported; export the split)")
@@ -118,7 +119,7 @@ def _source_files(data: DataConfig, task: GlueTask) -> tuple[Path, list[Path]]:
     return train, []
 
 
-def _write_tsv(path: Path, examples: list[Example], task: GlueTask, data: DataConfig) -> None:
+def _write_tsv(path: Path, examples: list[Example], task: Task, data: DataConfig) -> None:
     """The task's layout: header of text columns + label column; label names (or scores) as the reader expects."""
     header = [*(data.text_columns or task.text_fields), data.label_column or task.label_field]
     quoted = data.text_columns is not None  # the reader reads GLUE-layout TSV without quoting, others with it
@@ -151,7 +152,7 @@ def _load_model(path: str):
     return model.eval().to(device)
 
 
-def augment_dataset(data: DataConfig, task: GlueTask, output: str | Path | None = None) -> AugmentResult:
+def augment_dataset(data: DataConfig, task: Task, output: str | Path | None = None) -> AugmentResult:
     """Augment the training set described by ``data`` (its ``augment`` section holds the settings).
 
     Args:
@@ -191,26 +192,28 @@ def augment_dataset(data: DataConfig, task: GlueTask, output: str | Path | None 
     max_length = min(2 * data.max_length + 3, int(model.config.max_position_embeddings), tokenizer.model_max_length)
     start = time.perf_counter()
     rows: list[Example] = []
-    for first in range(0, len(examples), _CHUNK):
-        part = examples[first : first + _CHUNK]
-        variants = augment_texts(
-            [e.texts[0] for e in part],  # pair tasks: the first text is augmented, as in the reference code
-            model,
-            tokenizer,
-            vectors=vectors,
-            num_augmented=cfg.num_augmented,
-            replace_prob=cfg.replace_prob,
-            top_k=cfg.top_k,
-            seed=cfg.seed,
-            batch_size=cfg.batch_size,
-            max_length=max_length,
-            first_index=first,
-        )
-        for example, texts in zip(part, variants):
-            rows.append(example)
-            rows.extend(
-                Example((text, *example.texts[1:]), example.label, example.line, example.idx) for text in texts
+    with Phase(f"augmenting {len(examples):,} training examples", total=len(examples)) as phase:
+        for first in range(0, len(examples), _CHUNK):
+            part = examples[first : first + _CHUNK]
+            variants = augment_texts(
+                [e.texts[0] for e in part],  # pair tasks: the first text is augmented, as in the reference code
+                model,
+                tokenizer,
+                vectors=vectors,
+                num_augmented=cfg.num_augmented,
+                replace_prob=cfg.replace_prob,
+                top_k=cfg.top_k,
+                seed=cfg.seed,
+                batch_size=cfg.batch_size,
+                max_length=max_length,
+                first_index=first,
             )
+            for example, texts in zip(part, variants):
+                rows.append(example)
+                rows.extend(
+                    Example((text, *example.texts[1:]), example.label, example.line, example.idx) for text in texts
+                )
+            phase.advance(len(part))
     seconds = time.perf_counter() - start
     result = AugmentResult(folder, fingerprint, len(examples), len(rows), seconds, len(examples) / seconds, False)
     _publish(folder, rows, extra, task, data, result)
@@ -239,7 +242,7 @@ def _publish(folder: Path, rows: list[Example], extra: list[Path], task, data, r
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def augmented_data_config(data: DataConfig, task: GlueTask) -> DataConfig:
+def augmented_data_config(data: DataConfig, task: Task) -> DataConfig:
     """``data`` with its training set replaced by the augmented folder (created, or reused, here)."""
     result = augment_dataset(data, task)
     return data.model_copy(

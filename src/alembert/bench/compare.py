@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +15,65 @@ import torch
 from transformers import PreTrainedModel
 
 from alembert.bench.backends import Runner, build_runner
-from alembert.bench.env import bench_environment, load_average, measure_matmul_peak
+from alembert.bench.env import bench_environment, measure_matmul_peak
 from alembert.bench.flops import count_flops, encoder_shape
 from alembert.bench.latency import count_parameters
 from alembert.bench.memory import peak_rss_delta_mb
 from alembert.bench.results import BenchConfig, BenchResult, Measurement
+from alembert.bench.timing import judge, load_average, sample_times
 from alembert.errors import AlembertError, ConfigError
 from alembert.export.onnx import random_inputs
 
 
-__all__ = ["BenchConfig", "BenchResult", "Measurement", "bench_models", "time_block"]  # re-exported types
+__all__ = [
+    "BenchConfig",
+    "BenchResult",
+    "Measurement",
+    "bench_models",
+    "model_names",
+    "time_block",
+]  # re-exported types
 
 
 def time_block(call: Callable[[], object], *, warmup: int, runs: int, max_seconds: float) -> list[float]:
-    """``warmup`` untimed calls, then up to ``runs`` timed ones (milliseconds), stopping after ``max_seconds``."""
+    """``warmup`` untimed calls, then up to ``runs`` single timed ones (milliseconds), stopping after ``max_seconds``
+    (at least one; see :func:`alembert.bench.timing.sample_times`)."""
     for _ in range(warmup):
         call()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < runs:
-        begin = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - begin) * 1000.0)
-        if time.perf_counter() - start > max_seconds:
-            break
-    return times
+    return [1000.0 * t for t in sample_times(call, seconds=max_seconds, runs=runs)]
+
+
+_OUTPUT_FOLDERS = ("student", "model")  # what distill and finetune call the model inside a run folder
+
+
+def model_names(paths: Sequence[str]) -> dict[str, str]:
+    """A distinct name per model folder: its run folder (``runs/a/student`` -> ``a``), with as many parent folders
+    as it takes to tell two apart (``x/a`` and ``y/a``); the same folder given twice gets ``#2``."""
+
+    def pieces(path: str) -> list[str]:
+        found = [p for p in Path(path).expanduser().parts if p not in ("/", ".")] or [str(path)]
+        return found[:-1] if len(found) > 1 and found[-1] in _OUTPUT_FOLDERS else found
+
+    split = {path: pieces(path) for path in paths}
+    names: dict[str, str] = {}
+    taken: dict[str, int] = {}
+    for path, own in split.items():
+        depth = 1
+        while depth < len(own) and any(
+            other[-depth:] == own[-depth:] for other_path, other in split.items() if other_path != path
+        ):
+            depth += 1
+        name = "/".join(own[-depth:])
+        taken[name] = taken.get(name, 0) + 1
+        names[path] = name if taken[name] == 1 else f"{name}#{taken[name]}"
+    return names
 
 
 def _load(models: Mapping[str, PreTrainedModel | str] | Sequence[str]) -> dict[str, tuple[PreTrainedModel, str]]:
     from alembert.models.load import load_model
 
     if not isinstance(models, Mapping):
-        named: dict[str, PreTrainedModel | str] = {}
-        for path in models:
-            name = Path(path).name or str(path)
-            named[name if name not in named else f"{name}#{len(named)}"] = path
-        models = named
+        models = {name: path for path, name in model_names(list(models)).items()}
     if not models:
         raise ConfigError("bench: no models given")
     loaded = {}
@@ -153,14 +175,14 @@ def _bench(models, baseline: str | None, config: BenchConfig, workdir, say: Call
         measurements=[],
     )
     result.environment["load_average_end"] = load_average()
+    loads = [environment.get("load_average_start"), result.environment["load_average_end"]]
     for batch in config.batch_sizes:
         for backend in config.backends:
             for name in loaded:
-                result.measurements.append(
-                    _cell(
-                        name, backend, batch, config, times, runners, errors, memory, described, baseline, environment
-                    )
+                cell = _cell(
+                    name, backend, batch, config, times, runners, errors, memory, described, baseline, environment
                 )
+                result.measurements.append(_judged(cell, loads))
     return result
 
 
@@ -204,7 +226,7 @@ def _cell(name, backend, batch, config, times, runners, errors, memory, describe
     rounds = times[name, backend, batch]
     flat = [t for block in rounds for t in block]
     median = statistics.median(flat)
-    quantiles = statistics.quantiles(flat, n=10) if len(flat) > 1 else [median] * 9
+    quantiles = statistics.quantiles(flat, n=10, method="inclusive") if len(flat) > 1 else [median] * 9
     flops = (described[name]["flops"] or {}).get("total")
     gflops = flops * batch / (median / 1000.0) / 1e9 if flops else None
     peak = (environment.get("matmul_peak") or {}).get("best_gflops")
@@ -228,6 +250,17 @@ def _cell(name, backend, batch, config, times, runners, errors, memory, describe
         speedup_vs_reference=vs_reference,
         **speedups,
     )
+
+
+def _judged(cell: Measurement, loads: list) -> Measurement:
+    """The cell with a verdict: its per-round speed-ups agree within ±10% and the machine was not overloaded."""
+    if cell.error or cell.median_ms is None:
+        return cell
+    spread = None
+    if cell.speedup_min is not None and cell.speedup:
+        spread = (cell.speedup_max - cell.speedup_min) / 2 / cell.speedup
+    verdict = judge(spread, loads)
+    return replace(cell, reliable=verdict.reliable, reasons=verdict.reasons)
 
 
 def _speedups(times, base_key, rounds: list[list[float]]) -> dict[str, float | None]:

@@ -5,7 +5,6 @@ machine's load; only forward passes are timed (tokenisation happens first, untim
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,12 +14,15 @@ import numpy as np
 
 from alembert.bench.backends import build_runner
 from alembert.bench.env import bench_environment
+from alembert.bench.timing import time_once
 from alembert.config import DataConfig
+from alembert.config.task import TaskConfig
 from alembert.data.sources import load_examples
 from alembert.errors import ConfigError, DataError
 from alembert.export.onnx import Exporter
-from alembert.models.load import load_model, load_tokenizer
-from alembert.tasks.glue import get_task
+from alembert.models.load import check_model_source, load_model, load_tokenizer
+from alembert.tasks.resolve import resolve_task
+from alembert.tasks.task import labels_from_model
 
 
 __all__ = ["DevPassResult", "time_dev_pass"]
@@ -47,7 +49,7 @@ class DevPassResult:
 
 def time_dev_pass(
     models: Sequence[str] | Mapping[str, str],
-    task: str,
+    task: str | TaskConfig,
     data: str,
     *,
     baseline: str | None = None,
@@ -62,7 +64,7 @@ def time_dev_pass(
 
     Args:
         models: model folders (each with its tokenizer), or ``name -> folder``.
-        task: GLUE task name (``stsb`` for DistilBERT's protocol).
+        task: GLUE task name (``stsb`` for DistilBERT's protocol), or a task of one's own.
         data: a GLUE task folder or dev file, read with :mod:`alembert.data`.
         baseline: the model speed-ups are relative to (default: the first).
         backend: a key of :data:`alembert.bench.backends.BACKENDS`.
@@ -73,13 +75,15 @@ def time_dev_pass(
         progress: called with a short message per phase.
     """
     say = progress or (lambda _msg: None)
-    glue_task = get_task(task)
+    glue_task = resolve_task(task)
     named = dict(models) if isinstance(models, Mapping) else {Path(p).name or p: p for p in models}
     if not named:
         raise ConfigError("dev pass: no models given")
     baseline = baseline or next(iter(named))
     if baseline not in named:
         raise ConfigError(f"dev pass: baseline '{baseline}' is not one of the models ({', '.join(named)})")
+    id2label = getattr(check_model_source(next(iter(named.values()))), "id2label", None)
+    glue_task = labels_from_model(glue_task, id2label)  # only the texts are used; the labels must still parse
     splits = load_examples(DataConfig(dev=data, max_length=max_length), glue_task, "dev")
     if not splits:
         raise DataError(f"dev pass: no dev file for task {glue_task.name} in {data}")
@@ -91,7 +95,7 @@ def time_dev_pass(
         for name, path in named.items():
             say(f"preparing {name} on {backend}")
             tokenizer = load_tokenizer(path)
-            model = load_model(path, head="sequence_classification", task=glue_task)
+            model = load_model(path, head="sequence_classification", task=glue_task if glue_task.resolved else None)
             runner = build_runner(model, backend, Path(tmp) / name, exporter=exporter)
             feeds[name] = [
                 dict(tokenizer(*e.texts, truncation=True, max_length=max_length, return_tensors="np"))
@@ -103,10 +107,7 @@ def time_dev_pass(
             say(f"examples {start}-{min(start + chunk_size, len(examples))} of {len(examples)}")
             for name, runner in calls.items():
                 for inputs in feeds[name][start : start + chunk_size]:
-                    call = runner.bind(inputs)
-                    begin = time.perf_counter()
-                    call()
-                    times[name].append(time.perf_counter() - begin)
+                    times[name].append(time_once(runner.bind(inputs)))
     seconds = {name: float(sum(values)) for name, values in times.items()}
     return DevPassResult(
         task=glue_task.name,

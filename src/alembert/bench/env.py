@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import statistics
-import time
 from typing import Any
 
 import torch
 
 from alembert.bench.latency import environment
+from alembert.bench.timing import cpu_count, load_average, sample_times
 
 
 __all__ = ["bench_environment", "cpu_flags", "load_average", "measure_matmul_peak"]
@@ -30,14 +29,6 @@ def cpu_flags() -> list[str]:
     return []
 
 
-def load_average() -> list[float] | None:
-    """1/5/15-minute load averages (other work on the machine slows every measurement)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def bench_environment() -> dict[str, Any]:
     """:func:`alembert.bench.latency.environment` plus ONNX Runtime, CPU features, core count and load."""
     import onnxruntime
@@ -47,7 +38,7 @@ def bench_environment() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "onnxruntime_threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": cpu_count(),
         "cpu_flags": cpu_flags(),
         "load_average_start": load_average(),
     }
@@ -66,11 +57,7 @@ def measure_matmul_peak(size: int = 1024, repeats: int = 10, dtype: torch.dtype 
     b = torch.randn(size, size, generator=generator).to(dtype)
     for _ in range(2):
         torch.mm(a, b)
-    seconds = []
-    for _ in range(repeats):
-        begin = time.perf_counter()
-        torch.mm(a, b)
-        seconds.append(time.perf_counter() - begin)
+    seconds = sample_times(lambda: torch.mm(a, b), seconds=float("inf"), runs=repeats)
     flops = 2.0 * size**3
     return {
         "size": size,

@@ -64,7 +64,11 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Latency statistics of one (model, backend, batch size) cell; ``error`` is set if the backend failed."""
+    """Latency statistics of one (model, backend, batch size) cell; ``error`` is set if the backend failed.
+
+    ``reliable`` is ``False`` (with ``reasons``) when the per-round speed-ups spread more than ±10% or the machine
+    ran more work than it has cores (:func:`alembert.bench.timing.judge`).
+    """
 
     model: str
     backend: str
@@ -83,6 +87,8 @@ class Measurement:
     speedup_min: float | None = None
     speedup_max: float | None = None
     speedup_vs_reference: float | None = None
+    reliable: bool | None = None
+    reasons: tuple[str, ...] = ()
     error: str | None = None
 
 

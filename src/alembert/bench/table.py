@@ -46,6 +46,8 @@ def print_bench(result: BenchResult, console: Console | None = None) -> None:
         speedup = _fmt(m.speedup, ".2f", "×")
         if m.speedup_min is not None:
             speedup += f" ({m.speedup_min:.2f}–{m.speedup_max:.2f})"
+        if m.reliable is False:
+            speedup = f"≈{speedup}?"
         table.add_row(
             str(m.batch_size),
             m.backend,
@@ -58,6 +60,9 @@ def print_bench(result: BenchResult, console: Console | None = None) -> None:
             speedup,
         )
     console.print(table)
+    doubtful = sorted({reason for m in result.measurements if m.reliable is False for reason in m.reasons})
+    if doubtful:
+        console.print(f"≈…? marks figures that are not reliable: {'; '.join(doubtful)}", style="yellow")
     peak = env.get("matmul_peak")
     if peak:
         console.print(f"fp32 matmul peak here: {peak['best_gflops']:.1f} GFLOP/s ({peak['threads']} threads)")

@@ -24,10 +24,12 @@ from alembert.config.sections import (
     TeacherConfig,
     TrainConfig,
 )
+from alembert.config.task import METRIC_NAMES, TaskConfig, task_name
 
 
 __all__ = [
     "DISTRIBUTION_LOSSES",
+    "METRIC_NAMES",
     "REPRESENTATIONS",
     "SEQUENCE_REPRESENTATIONS",
     "TEXT_TASKS",
@@ -43,10 +45,12 @@ __all__ = [
     "StageConfig",
     "StudentConfig",
     "StudentTokenizerConfig",
+    "TaskConfig",
     "TeacherConfig",
     "TrainConfig",
     "apply_overrides",
     "dump_config",
     "load_config",
     "parse_config",
+    "task_name",
 ]

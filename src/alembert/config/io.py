@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from alembert.config.task import TASK_UNION_TAGS
 from alembert.errors import ConfigError, suggest
 
 
-__all__ = ["apply_overrides", "dump_config", "load_config", "parse_config", "read_yaml"]
+__all__ = ["apply_overrides", "config_yaml", "dump_config", "load_config", "parse_config", "read_yaml"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -66,6 +67,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         annotation = current.model_fields[key].annotation
         args = getattr(annotation, "__args__", ()) or (annotation,)
+        args = tuple(get_args(a)[0] if get_origin(a) is Annotated else a for a in args)  # tagged union members
         current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
         if getattr(annotation, "__origin__", None) is list:
             current = args[0]
@@ -92,7 +94,7 @@ def _to_config_error(
     err: ValidationError, model: type[BaseModel], source: str, text: str | None, file_data: Any = None
 ) -> ConfigError:
     first = err.errors()[0]
-    loc = tuple(first["loc"])
+    loc = tuple(part for part in first["loc"] if part not in TASK_UNION_TAGS)
     key = ".".join(str(part) for part in loc) or "<root>"
     line = _find_line(text, loc)
     from_set = first["type"] != "missing" and _value_at(file_data, loc) != first.get("input")
@@ -106,6 +108,9 @@ def _to_config_error(
         message = f"missing required key '{key}'"
     elif not loc:  # a check across keys: its message names them; the input is the whole config
         message = first["msg"].removeprefix("Value error, ")
+    elif first["type"] == "value_error":  # a validator's own message says what is wrong
+        text = first["msg"].removeprefix("Value error, ")
+        message = text if text.startswith(f"{key}") else f"{key}: {text}"
     else:
         message = f"{key}: {first['msg']} (got {first.get('input')!r})"
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
@@ -220,7 +225,11 @@ def load_config(model: type[ModelT], path: str | Path, overrides: list[str] | No
     return parse_config(model, merged, source=str(path), text=text, file_data=data if overrides else None)
 
 
+def config_yaml(config: BaseModel) -> str:
+    """The resolved config as YAML text (what ``--dry-run`` prints and ``config.yaml`` holds)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
 def dump_config(config: BaseModel, path: str | Path) -> None:
     """Write the resolved config as YAML (the run folder's ``config.yaml``)."""
-    data = config.model_dump(mode="json")
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    Path(path).write_text(config_yaml(config), encoding="utf-8")

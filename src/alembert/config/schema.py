@@ -19,6 +19,7 @@ from alembert.config.sections import (
     TrainConfig,
     _Frozen,
 )
+from alembert.config.task import TaskConfig, TaskField, task_name
 
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ProgressiveConfig",
     "StageConfig",
     "StudentConfig",
+    "TaskConfig",
     "TeacherConfig",
     "TrainConfig",
 ]
@@ -161,9 +163,11 @@ class DistillConfig(_Frozen):
     """A whole distillation run."""
 
     recipe: str | None = Field(default=None, description="Recipe name recorded in the model card.")
-    task: str = Field(
-        description="GLUE task name (e.g. sst2); 'mlm' for general distillation on raw text; 'embedding' for a "
-        "sentence-embedding student distilled on unlabelled sentences (a text/JSONL file or a corpus folder)."
+    task: TaskField = Field(
+        description="GLUE task name (e.g. sst2), 'mlm' for general distillation on raw text, 'embedding' for a "
+        "sentence-embedding student distilled on unlabelled sentences (a text/JSONL file or a corpus folder), or a "
+        "task of your own as a mapping {name, text_columns, label_column, labels | regression, metrics} "
+        "(see alembert.config.task)."
     )
     teacher: TeacherConfig
     student: StudentConfig = Field(default_factory=StudentConfig)
@@ -230,7 +234,9 @@ class DistillConfig(_Frozen):
                         )
         if self.data.streaming:
             if self.task != "mlm":
-                raise ValueError(f"data.streaming: streams raw text for task: mlm, not for task: {self.task}")
+                raise ValueError(
+                    f"data.streaming: streams raw text for task: mlm, not for task: {task_name(self.task)}"
+                )
             for stage in self.stages:
                 if stage.train_config(self.train).max_steps is None:
                     raise ValueError(
@@ -259,7 +265,7 @@ class DistillConfig(_Frozen):
 class FinetuneConfig(_Frozen):
     """Fine-tune a model (usually the future teacher) on a task with the same training loop."""
 
-    task: str
+    task: TaskField = Field(description="GLUE task name, or a task of your own (see DistillConfig.task).")
     model: TeacherConfig
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 __all__ = [
+    "TRACKER_PACKAGES",
     "AugmentConfig",
     "PruningConfig",
     "DataConfig",
@@ -17,6 +19,21 @@ __all__ = [
     "TeacherConfig",
     "TrainConfig",
 ]
+
+
+Tracker = Literal["tensorboard", "wandb", "comet_ml", "aim", "mlflow", "clearml", "dvclive", "swanlab", "trackio"]
+# Accelerate's trackers (accelerate.utils.LoggerType but "all") and the packages that provide them
+TRACKER_PACKAGES: dict[str, tuple[str, ...]] = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "comet_ml": ("comet_ml",),
+    "aim": ("aim",),
+    "mlflow": ("mlflow",),
+    "clearml": ("clearml",),
+    "dvclive": ("dvclive",),
+    "swanlab": ("swanlab",),
+    "trackio": ("trackio",),
+}
 
 
 class _Frozen(BaseModel):
@@ -275,7 +292,22 @@ class TrainConfig(_Frozen):
         description="Run teacher/student on real tokens only when no loss reads padding (auto: on CPU).",
     )
     select: Literal["best", "last"] = Field(default="best", description="Which weights end the stage.")
-    report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
+    report_to: list[Tracker] = Field(
+        default_factory=list,
+        description="Accelerate trackers to log to (their package must be installed; checked when the config loads). "
+        "Logs go to <output_dir> where the tracker writes files (tensorboard, aim, dvclive, mlflow's default).",
+    )
+
+    @field_validator("report_to")
+    @classmethod
+    def _trackers_installed(cls, value: list[str]) -> list[str]:
+        for tracker in value:
+            packages = TRACKER_PACKAGES[tracker]
+            if not any(importlib.util.find_spec(package) for package in packages):
+                raise ValueError(
+                    f"{tracker} needs the package {packages[0]!r}, which is not installed (pip install {packages[0]})"
+                )
+        return list(dict.fromkeys(value))
 
     @field_validator("mixed_precision", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alembert.errors import DataError
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task, label_text
 
 
 __all__ = ["Example", "find_split_files", "read_examples", "read_text_corpus", "rows_from_records"]
@@ -33,44 +33,64 @@ class Example:
 
     Attributes:
         texts: one or two text fields.
-        label: class index, float score (regression) or ``None`` (test files).
+        label: class index, float score (regression), ``None`` (test files), or the label's text while the
+            task's labels are not known yet (they are then read from the training data).
         line: 1-based line in the source file (row number for parquet/Hub).
         idx: the row's position in its file (0-based), used for predictions and submissions.
     """
 
     texts: tuple[str, ...]
-    label: int | float | None
+    label: int | float | str | None
     line: int
     idx: int
 
 
-def find_split_files(folder: Path, task: GlueTask, split: str) -> list[Path]:
-    """Files of ``split`` ("train", "dev", "test") in a GLUE task folder (``.tsv``, else ``.jsonl``)."""
+_SUFFIXES = (".tsv", ".jsonl", ".csv", ".json", ".parquet")
+
+
+def find_split_files(folder: Path, task: Task, split: str) -> list[Path]:
+    """Files of ``split`` ("train", "dev", "test") in a task folder: the task's file names (``dev.tsv``; MNLI's
+    ``dev_matched.tsv`` ...) with any supported suffix, ``.tsv`` first."""
     names = {"train": ("train.tsv",), "dev": task.dev_files, "test": task.test_files}[split]
     found = []
     for name in names:
-        for candidate in (folder / name, folder / name.replace(".tsv", ".jsonl")):
+        stem = Path(name).stem
+        for candidate in (folder / f"{stem}{suffix}" for suffix in _SUFFIXES):
             if candidate.is_file():
                 found.append(candidate)
                 break
+    if split == "dev" and len(found) > 1 and not task.folder:  # dev.* and validation.*: one dev set
+        found = found[:1]
     return found
 
 
-def _convert_label(raw: Any, task: GlueTask, where: str) -> int | float:
+def _convert_label(raw: Any, task: Task, where: str) -> int | float | str:
+    """A row's label: a float (regression), a class index, or the label text while the labels are not known."""
     if task.is_regression:
         try:
             return float(raw)
         except (TypeError, ValueError):
-            raise DataError(f"{where}: label {raw!r} is not a number (task {task.name} is regression)") from None
-    text = str(raw).strip()
+            raise DataError(
+                f"{where}: label {raw!r} is not a number (task {task.name} is a regression task)"
+            ) from None
+    text = label_text(raw)
+    if task.labels is None:
+        return text  # the labels are read from the training data (data.sources)
     if text in task.labels:
         return task.labels.index(text)
-    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < len(task.labels):
-        return raw  # Hub-style integer class id
-    raise DataError(f"{where}: label {raw!r} is not in the label set of task {task.name} {list(task.labels)}")
+    if task.label_names and text in task.label_names:
+        return task.label_names.index(text)
+    numeric = all(label.lstrip("-").isdigit() for label in task.labels)
+    if isinstance(raw, int) and not isinstance(raw, bool) and not numeric and 0 <= raw < len(task.labels):
+        return raw  # a class id for named labels (MNLI as integers)
+    names = f" or names {list(task.label_names)}" if task.label_names else ""
+    raise DataError(
+        f"{where}: label {raw!r} is not in the label set of task {task.name} {list(task.labels)}{names} "
+        f"({task.labels_from})"
+    )
 
 
-def _pick_columns(available: list[str], task: GlueTask, text_columns: list[str] | None, where: str) -> list[str]:
+def _pick_columns(available: list[str], task: Task, text_columns: list[str] | None, where: str) -> list[str]:
     if text_columns:
         missing = [c for c in text_columns if c not in available]
         if missing:
@@ -78,6 +98,9 @@ def _pick_columns(available: list[str], task: GlueTask, text_columns: list[str] 
         return list(text_columns)
     if all(f in available for f in task.text_fields):
         return list(task.text_fields)
+    if task.folder is None:  # a task of one's own names its columns: no guessing
+        missing = [f for f in task.text_fields if f not in available]
+        raise DataError(f"{where}: text column(s) {missing} of task {task.name} not found; columns are {available}")
     picked = []
     for position in range(len(task.text_fields)):
         options = [c for c in _ALT_TEXT_COLUMNS[position] if c in available and c not in picked]
@@ -92,7 +115,7 @@ def _pick_columns(available: list[str], task: GlueTask, text_columns: list[str] 
 
 def rows_from_records(
     records: list[tuple[int, dict[str, Any]]],
-    task: GlueTask,
+    task: Task,
     source: str,
     text_columns: list[str] | None,
     label_column: str | None,
@@ -103,9 +126,11 @@ def rows_from_records(
         raise DataError(f"{source}: no examples (the file is empty)")
     columns = list(records[0][1].keys())
     texts = _pick_columns(columns, task, text_columns, f"{source}:{records[0][0]}")
-    label_key = label_column or next((c for c in (task.label_field, "label", "gold_label") if c in columns), None)
-    if require_labels and label_key is None:
-        raise DataError(f"{source}: no label column ({task.label_field!r} or 'label'); columns are {columns}")
+    guesses = (task.label_field, "label", "gold_label") if task.folder else (task.label_field,)
+    label_key = label_column or next((c for c in guesses if c in columns), None)
+    if require_labels and (label_key is None or label_key not in columns):
+        wanted = repr(label_column or task.label_field) + (" or 'label'" if task.folder and not label_column else "")
+        raise DataError(f"{source}: no label column {wanted}; columns are {columns}")
     examples = []
     for idx, (line, row) in enumerate(records):
         where = f"{source}:{line}"
@@ -124,7 +149,7 @@ def rows_from_records(
     return examples
 
 
-def _read_delimited(path: Path, task: GlueTask, delimiter: str, glue_layout: bool) -> list[tuple[int, dict[str, Any]]]:
+def _read_delimited(path: Path, task: Task, delimiter: str, glue_layout: bool) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a TSV (GLUE's convention, whatever the options: no quoting, one row per line, so a stray quote in a
     sentence never merges rows) or of a CSV (standard quoting)."""
     tsv = delimiter == "\t"
@@ -197,7 +222,7 @@ def _read_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def read_examples(
     path: str | Path,
-    task: GlueTask,
+    task: Task,
     *,
     file_format: str = "auto",
     text_columns: list[str] | None = None,

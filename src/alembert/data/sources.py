@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import datasets
@@ -13,10 +13,18 @@ from alembert.data.batches import tokenize_examples, tokenize_texts
 from alembert.data.readers import Example, find_split_files, read_examples, read_text_corpus, rows_from_records
 from alembert.data.streaming import TextBlockStream, find_stream_files
 from alembert.errors import DataError
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task, infer_labels
 
 
-__all__ = ["TaskData", "load_examples", "load_mlm_data", "load_sentence_data", "load_task_data", "sentence_file"]
+__all__ = [
+    "TaskData",
+    "load_examples",
+    "load_mlm_data",
+    "load_sentence_data",
+    "load_task_data",
+    "sentence_file",
+    "task_with_training_labels",
+]
 
 
 @dataclass
@@ -27,14 +35,16 @@ class TaskData:
         train: training set (``None`` for evaluation-only use; a stream for ``data.streaming``).
         dev: dev sets by name (``dev``; MNLI: ``dev_matched`` and ``dev_mismatched``).
         test: unlabelled test sets by name.
+        task: the task with its labels known (read from the training data when the task did not list them).
     """
 
     train: datasets.Dataset | TextBlockStream | None
     dev: dict[str, datasets.Dataset] = field(default_factory=dict)
     test: dict[str, datasets.Dataset] = field(default_factory=dict)
+    task: Task | None = None
 
 
-def _split_paths(cfg: DataConfig, task: GlueTask, split: str) -> list[Path]:
+def _split_paths(cfg: DataConfig, task: Task, split: str) -> list[Path]:
     explicit = getattr(cfg, split)
     if explicit is not None:
         path = Path(explicit)
@@ -51,27 +61,52 @@ def _split_paths(cfg: DataConfig, task: GlueTask, split: str) -> list[Path]:
     return []
 
 
-def _hub_examples(cfg: DataConfig, task: GlueTask, split: str) -> dict[str, list[Example]]:
-    name = cfg.hub_name or task.hub_name[0]
-    config = cfg.hub_config or task.hub_name[1] or None
-    hub_split = {"train": ["train"], "dev": ["validation"], "test": ["test"]}[split]
+def _hub_splits(cfg: DataConfig, task: Task, split: str) -> tuple[list[str], bool]:
+    """The Hub split names of ``split`` and whether the user named them (``data.dev: test`` with format hub)."""
+    named = getattr(cfg, split)
+    if named is not None:
+        return [str(named)], True
     if task.name == "mnli" and split != "train":
-        hub_split = [f"{'validation' if split == 'dev' else 'test'}_{kind}" for kind in ("matched", "mismatched")]
+        return [f"{'validation' if split == 'dev' else 'test'}_{kind}" for kind in ("matched", "mismatched")], False
+    return [{"train": "train", "dev": "validation", "test": "test"}[split]], False
+
+
+def _hub_examples(cfg: DataConfig, task: Task, split: str) -> tuple[Task, dict[str, list[Example]]]:
+    """Rows of a ``datasets`` Hub dataset; a ClassLabel column gives the label names (and, if the task lists no
+    labels, their order)."""
+    name = cfg.hub_name or task.hub_name[0]
+    if not name:
+        raise DataError(f"data.hub_name: format hub needs a dataset name (task {task.name} has no Hub default)")
+    config = cfg.hub_config or task.hub_name[1] or None
+    try:
+        splits = datasets.load_dataset(name, config)
+    except Exception as err:  # the Hub raises many types; report one line
+        raise DataError(f"data.hub_name: cannot load '{name}' ({config}): {str(err).splitlines()[0]}") from None
+    parts, named = _hub_splits(cfg, task, split)
+    missing = [part for part in parts if part not in splits]
+    if missing and (named or split == "train"):
+        raise DataError(f"data.{split}: '{name}' has no split {missing[0]!r}; it has {list(splits)}")
     result = {}
-    for part in hub_split:
-        try:
-            table = datasets.load_dataset(name, config, split=part)
-        except Exception as err:  # the Hub raises many types; report one line
-            raise DataError(f"data.hub_name: cannot load '{name}' ({config}) split {part}: {err}") from None
-        records = [(i + 1, row) for i, row in enumerate(table)]
+    for part in [p for p in parts if p in splits]:
+        table = splits[part]
+        label_key = cfg.label_column or task.label_field
+        feature = table.features.get(label_key)
+        class_names = list(getattr(feature, "names", None) or [])
+        if class_names and task.folder is None and not task.resolved:
+            task = task.with_labels(class_names, f"from the ClassLabel of '{name}'")
+        limit = cfg.max_train_samples if split == "train" else cfg.max_eval_samples
+        records = []
+        for i, row in enumerate(table.select(range(min(limit, len(table)))) if limit else table):
+            if class_names and isinstance(row.get(label_key), int):  # -1: an unlabelled (test) row
+                row = {**row, label_key: class_names[row[label_key]] if row[label_key] >= 0 else None}
+            records.append((i + 1, row))
         result[part] = rows_from_records(
             records, task, f"{name}:{part}", cfg.text_columns, cfg.label_column, split != "test"
         )
-    return result
+    return task, result
 
 
-def load_examples(cfg: DataConfig, task: GlueTask, split: str) -> dict[str, list[Example]]:
-    """Read and validate the examples of one split, keyed by file stem (``dev``, ``dev_matched`` …)."""
+def _read_split(cfg: DataConfig, task: Task, split: str) -> tuple[Task, dict[str, list[Example]]]:
     if cfg.format == "hub":
         return _hub_examples(cfg, task, split)
     result = {}
@@ -86,31 +121,75 @@ def load_examples(cfg: DataConfig, task: GlueTask, split: str) -> dict[str, list
         )
         limit = cfg.max_train_samples if split == "train" else cfg.max_eval_samples
         result[path.stem] = examples[:limit] if limit else examples
-    return result
+    return task, result
+
+
+def load_examples(cfg: DataConfig, task: Task, split: str) -> dict[str, list[Example]]:
+    """Read and validate the examples of one split, keyed by file stem (``dev``, ``dev_matched`` …).
+
+    While ``task`` lists no labels, class labels stay text (see :func:`load_task_data`).
+    """
+    return _read_split(cfg, task, split)[1]
+
+
+def _label_training_set(task: Task, parts: dict[str, list[Example]], source: str) -> tuple[Task, list[Example]]:
+    """The task with the sorted set of training labels, and the training examples with class ids."""
+    examples = next(iter(parts.values()))
+    if not task.resolved:
+        task = task.with_labels(infer_labels(str(e.label) for e in examples), f"read from the training data {source}")
+    if not task.is_regression and all(isinstance(e.label, str) for e in examples):
+        examples = [replace(e, label=task.labels.index(e.label)) for e in examples]  # type: ignore[union-attr]
+    return task, examples
+
+
+def task_with_training_labels(cfg: DataConfig, task: Task) -> Task:
+    """``task`` with its labels known: as listed, else the sorted set of labels in the training data.
+
+    Raises:
+        DataError: no training data to read them from, or fewer than two labels in it.
+    """
+    if task.resolved:
+        return task
+    task, parts = _read_split(cfg, task, "train")
+    if not parts:
+        raise DataError(f"task {task.name}: its labels are read from the training data, but there is none; list them")
+    return _label_training_set(task, parts, str(cfg.train))[0]
 
 
 def load_task_data(
-    cfg: DataConfig, task: GlueTask, tokenizer: PreTrainedTokenizerBase, *, need_train: bool = True
+    cfg: DataConfig, task: Task, tokenizer: PreTrainedTokenizerBase, *, need_train: bool = True
 ) -> TaskData:
     """Read, validate and tokenise the task's splits.
 
+    A task that lists no labels takes the sorted set of labels seen in the training data (or, without training
+    data, fails: give the task, or a model's ``id2label``, its labels first). ``TaskData.task`` has them.
+
     Raises:
-        DataError: a missing file, a bad row (``file:line``), or an empty split, before any training.
+        DataError: a missing file, a bad row (``file:line``), an empty split, a one-class training set, or a dev
+            label that training never saw, before any training.
     """
-    train_parts = load_examples(cfg, task, "train") if need_train else {}
+    task, train_parts = _read_split(cfg, task, "train") if need_train else (task, {})
     if need_train and not train_parts:
-        raise DataError("data.train: no training data given (a GLUE task folder or a file)")
-    dev_parts = load_examples(cfg, task, "dev")
-    test_parts = load_examples(cfg, task, "test")
+        raise DataError("data.train: no training data given (a task folder or a file)")
+    train_examples = None
+    if train_parts:
+        task, train_examples = _label_training_set(task, train_parts, str(cfg.train or cfg.hub_name))
+    elif not task.resolved:
+        raise DataError(
+            f"task {task.name}: its labels are read from the training data, but there is none here; list them in "
+            "the task (labels: [...]) or use a model that records them (id2label)"
+        )
+    task, dev_parts = _read_split(cfg, task, "dev")
+    task, test_parts = _read_split(cfg, task, "test")
 
     def encode(examples: list[Example]) -> datasets.Dataset:
         return tokenize_examples(examples, tokenizer, max_length=cfg.max_length, regression=task.is_regression)
 
-    train = encode(next(iter(train_parts.values()))) if train_parts else None
     return TaskData(
-        train=train,
+        train=encode(train_examples) if train_examples is not None else None,
         dev={name: encode(examples) for name, examples in dev_parts.items()},
         test={name: encode(examples) for name, examples in test_parts.items()},
+        task=task,
     )
 
 

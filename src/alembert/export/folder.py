@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from alembert.bench.backends import Runner, build_runner, onnx_runner
-from alembert.bench.compare import time_block
 from alembert.bench.env import bench_environment
+from alembert.bench.timing import interleave, judge, load_average, ratio_stats
 from alembert.config import DataConfig
+from alembert.config.task import TaskConfig
 from alembert.data.batches import build_eval_loader
 from alembert.data.sources import load_task_data
 from alembert.errors import ConfigError
@@ -30,9 +31,11 @@ from alembert.export.onnx import (
     torch_logits,
 )
 from alembert.files import FolderClaim
-from alembert.models.load import load_model, load_tokenizer
-from alembert.tasks.glue import GlueTask, get_task
+from alembert.models.load import check_model_source, load_model, load_tokenizer
 from alembert.tasks.metrics import compute_metrics, predictions_from_logits
+from alembert.tasks.resolve import resolve_task
+from alembert.tasks.task import Task, labels_from_model
+from alembert.terminal import Phase
 
 
 __all__ = ["ExportResult", "export_model"]
@@ -68,19 +71,21 @@ def _onnx_logits(session, inputs) -> np.ndarray:
     return session.run(["logits"], session_feeds(session, inputs))[0]
 
 
-def _dev_scores(model, sessions: dict[str, Any], tokenizer, task: GlueTask, data: str, limit: int | None):
+def _dev_scores(model, sessions: dict[str, Any], tokenizer, task: Task, data: str, limit: int | None):
     dev = load_task_data(DataConfig(dev=data, max_eval_samples=limit), task, tokenizer, need_train=False).dev
     if not dev:
         raise ConfigError(f"export: no dev data for task {task.name} in {data}")
     dataset = next(iter(dev.values()))
     logits: dict[str, list[np.ndarray]] = {"torch": [], **{name: [] for name in sessions}}
     labels = []
-    for batch in build_eval_loader(dataset, tokenizer, batch_size=32):
-        inputs = {k: v.numpy() for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        logits["torch"].append(torch_logits(model, inputs))
-        for name, session in sessions.items():
-            logits[name].append(_onnx_logits(session, inputs))
-        labels.append(batch["labels"].numpy())
+    with Phase(f"scoring PyTorch and {', '.join(sessions)} on the dev set", total=len(dataset)) as phase:
+        for batch in build_eval_loader(dataset, tokenizer, batch_size=32):
+            inputs = {k: v.numpy() for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            logits["torch"].append(torch_logits(model, inputs))
+            for name, session in sessions.items():
+                logits[name].append(_onnx_logits(session, inputs))
+            labels.append(batch["labels"].numpy())
+            phase.advance(len(batch["labels"]))
     gold = np.concatenate(labels)
     return {
         name: compute_metrics(predictions_from_logits(np.concatenate(parts), task), gold, task)
@@ -91,17 +96,29 @@ def _dev_scores(model, sessions: dict[str, Any], tokenizer, task: GlueTask, data
 def _choose_backend(
     candidates: dict[str, Runner], inputs: dict[str, np.ndarray], excluded: dict[str, str], rounds: int = 3
 ) -> dict[str, Any]:
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, runner in candidates.items():
-            times[name] += time_block(runner.bind(inputs), warmup=2, runs=10, max_seconds=10.0)
-    medians = {name: statistics.median(values) for name, values in times.items()}
+    load_start = load_average()
+    with Phase(f"timing {', '.join(candidates)} at batch 1") as phase:
+        times = interleave(
+            {name: runner.bind(inputs) for name, runner in candidates.items()},
+            rounds=rounds,
+            budget_seconds=10.0,
+            say=lambda _message: phase.advance(),
+        )
+    medians = {
+        name: 1000.0 * statistics.median(t for block in rounds_ for t in block) for name, rounds_ in times.items()
+    }
     allowed = {name: ms for name, ms in medians.items() if name not in excluded}
-    chosen = min(allowed, key=allowed.get)
+    ranked = sorted(allowed, key=allowed.get)
+    chosen = ranked[0]
+    margin = ratio_stats(times[ranked[1]], times[chosen]) if len(ranked) > 1 else None
+    verdict = judge(margin["spread"] if margin else None, [load_start, load_average()])
     return {
         "chosen": chosen,
         "median_ms": medians,
         "excluded": excluded,
+        "margin_over_next": margin,
+        "reliable": verdict.reliable,
+        "reasons": list(verdict.reasons),
         "batch_size": int(next(iter(inputs.values())).shape[0]),
         "seq_len": int(next(iter(inputs.values())).shape[1]),
         "threads": torch.get_num_threads(),
@@ -114,7 +131,7 @@ def export_model(
     output_dir: str | Path,
     *,
     int8: bool = False,
-    task: str | None = None,
+    task: str | TaskConfig | None = None,
     data: str | None = None,
     exporter: Exporter = "dynamo",
     atol: float = 1e-4,
@@ -130,7 +147,8 @@ def export_model(
         output_dir: new folder for ``model.onnx`` (+ ``model_int8.onnx``), tokenizer, ``config.json`` and
             ``export.json``; must be empty or absent.
         int8: also write a dynamically quantised int8 model.
-        task: GLUE task; with ``data``, dev scores of PyTorch, ONNX fp32 and int8 are reported.
+        task: GLUE task or a task of one's own (labels from the model's ``id2label``); with ``data``, dev scores of
+            PyTorch, ONNX fp32 and int8 are reported.
         data: GLUE task folder or dev file.
         exporter: ``dynamo`` or ``torchscript`` (see :func:`alembert.export.onnx.export_onnx_file`).
         atol: largest accepted |PyTorch − ONNX Runtime| logit difference for the fp32 model.
@@ -145,14 +163,17 @@ def export_model(
     out = Path(output_dir)
     if (task is None) != (data is None):
         raise ConfigError("export: --task and --data go together (they score the exported models on a dev set)")
-    glue_task = get_task(task) if task else None
+    glue_task = None
+    if task:
+        glue_task = labels_from_model(resolve_task(task), getattr(check_model_source(model), "id2label", None))
     # the folder is claimed before any model is loaded: a file, a folder that holds files or cannot be created
     # (a read-only mount) is one line, and a failed export leaves no empty folder behind
     claim = FolderClaim.acquire(out, what="export: --output", must_be_empty=True, hint="choose a new output folder")
     try:
         tokenizer = load_tokenizer(model)
         torch_model = load_model(model, head="sequence_classification", task=glue_task).eval()
-        fp32_path = export_onnx_file(torch_model, out / "model.onnx", exporter=exporter)
+        with Phase(f"exporting {model} to ONNX ({exporter} exporter)"):
+            fp32_path = export_onnx_file(torch_model, out / "model.onnx", exporter=exporter)
         files = {"fp32": fp32_path.name}
         session = onnx_session(fp32_path)
         checks = _check_inputs(torch_model, tokenizer)
@@ -163,7 +184,8 @@ def export_model(
         sessions = {"ort": session}
         int8_diff = agreement = None
         if int8:
-            int8_path = quantize_int8(fp32_path, out / "model_int8.onnx")
+            with Phase("quantising to int8"):
+                int8_path = quantize_int8(fp32_path, out / "model_int8.onnx")
             files["int8"] = int8_path.name
             sessions["ort-int8"] = onnx_session(int8_path)
             quantized = [_onnx_logits(sessions["ort-int8"], x) for x in checks]
@@ -190,7 +212,7 @@ def export_model(
         claim.release()
 
 
-def _int8_exclusion(accuracy: dict[str, dict[str, float]], task: GlueTask | None, max_drop: float) -> dict[str, str]:
+def _int8_exclusion(accuracy: dict[str, dict[str, float]], task: Task | None, max_drop: float) -> dict[str, str]:
     if not accuracy or task is None:
         return {}
     metric = task.main_metric

@@ -36,6 +36,7 @@ from transformers import PreTrainedTokenizerBase
 from alembert.errors import AlembertError
 from alembert.features.cache_store import INPUTS, TOKEN_AXES, Key, offsets_of, open_entry, token_index, write_entries
 from alembert.features.extract import Features
+from alembert.terminal import Phase
 
 
 __all__ = ["CachedOutputs", "TeacherCache", "build_teacher_cache", "data_fingerprint", "teacher_fingerprint"]
@@ -215,9 +216,10 @@ def build_teacher_cache(
             entries[k] = opened
     if missing:
         try:
-            write_entries(
-                teacher, dataset, list(missing), names, folder, key, lengths, tokenizer, accelerator, batch_size
-            )
+            with Phase(f"computing the teacher's outputs on {len(idx):,} training examples for the cache"):
+                write_entries(
+                    teacher, dataset, list(missing), names, folder, key, lengths, tokenizer, accelerator, batch_size
+                )
         except OSError as err:
             raise AlembertError(
                 f"teacher.cache: could not write {folder} ({err.strerror or err}); free space or set "

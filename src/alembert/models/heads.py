@@ -17,7 +17,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from alembert.errors import ModelError
 from alembert.notices import note, warn
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
 
 
 __all__ = ["align_label_order", "check_trained_head", "classifier_layer", "label_names"]
@@ -37,7 +37,7 @@ def label_names(config: PretrainedConfig) -> list[str]:
     return [str(id2label.get(i, f"LABEL_{i}")) for i in range(int(config.num_labels))]
 
 
-def check_trained_head(model: PreTrainedModel, missing: set[str], path: str, what: str, task: GlueTask | None) -> None:
+def check_trained_head(model: PreTrainedModel, missing: set[str], path: str, what: str, task: Task | None) -> None:
     """A model whose weights were partly initialised at load time cannot be a teacher or be evaluated.
 
     Raises:
@@ -75,7 +75,7 @@ def classifier_layer(model: PreTrainedModel) -> nn.Linear:
     return layers[-1]
 
 
-def align_label_order(model: PreTrainedModel, saved: Any, task: GlueTask, path: str, what: str) -> None:
+def align_label_order(model: PreTrainedModel, saved: Any, task: Task, path: str, what: str) -> None:
     """Give ``model``'s classifier the task's label order, reordering its rows when the checkpoint's order differs.
 
     Same label names in another order: the rows are permuted and a note says so. Other or generic names
@@ -90,8 +90,11 @@ def align_label_order(model: PreTrainedModel, saved: Any, task: GlueTask, path: 
         what: ``teacher``, ``model``, … (for messages).
     """
     names = label_names(saved)
-    wanted = [_normalise(label) for label in task.labels]
     have = [_normalise(name) for name in names]
+    wanted = [_normalise(label) for label in task.labels]
+    named = [_normalise(name) for name in task.names]  # data values (SST-2: 0/1) or their names (negative/...)
+    if sorted(have) == sorted(named) and sorted(have) != sorted(wanted):
+        wanted = named
     if have != wanted and sorted(have) == sorted(wanted) and len(set(have)) == len(have):
         order = [have.index(label) for label in wanted]
         layer = classifier_layer(model)
@@ -109,5 +112,5 @@ def align_label_order(model: PreTrainedModel, saved: Any, task: GlueTask, path: 
             "in the task's order, unchecked (alembert evaluate shows whether it scores above chance)",
             once=f"labels:{path}",
         )
-    model.config.id2label = dict(enumerate(task.labels))
-    model.config.label2id = {label: i for i, label in enumerate(task.labels)}
+    model.config.id2label = dict(enumerate(task.names))  # the names, so that a pipeline answers with them
+    model.config.label2id = {label: i for i, label in enumerate(task.names)}

@@ -22,7 +22,7 @@ from transformers import (
 
 from alembert.errors import ModelError
 from alembert.models.heads import align_label_order, check_trained_head
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
 
 
 __all__ = ["Head", "check_model_source", "load_model", "load_tokenizer", "model_widths", "num_layers"]
@@ -97,7 +97,7 @@ def load_model(
     path: str,
     *,
     head: Head,
-    task: GlueTask | None = None,
+    task: Task | None = None,
     revision: str | None = None,
     attn_implementation: str | None = None,
     new_head: bool = False,
@@ -113,8 +113,8 @@ def load_model(
         path: local folder or Hub name.
         head: ``sequence_classification`` (GLUE tasks), ``masked_lm`` (general distillation that reads the MLM
             head) or ``base`` (the encoder alone: general distillation of intermediate layers, e.g. TinyBERT).
-        task: sets ``num_labels``, label names and the problem type for classification heads. A head whose
-            size differs from the task's is re-initialised only if the checkpoint has no head of that task.
+        task: sets ``num_labels``, label names (``id2label``) and the problem type of classification heads. A head
+            whose size differs from the task's is re-initialised only if the checkpoint has no head of that task.
         revision: Hub revision.
         attn_implementation: e.g. ``eager`` or ``sdpa``; ``None`` keeps the model's default.
         new_head: fine-tuning: a classification head of another size (another task's) is replaced by a freshly
@@ -174,14 +174,14 @@ def _has_classifier(path: str) -> bool:
     )
 
 
-def task_label_kwargs(task: GlueTask) -> dict[str, object]:
+def task_label_kwargs(task: Task) -> dict[str, object]:
     """``num_labels``/``id2label``/``problem_type`` config overrides for a task's classification head."""
     if task.is_regression:
         return {"num_labels": 1, "problem_type": "regression"}
-    return {
+    return {  # the names (SST-2: negative/positive), so that a pipeline answers with them
         "num_labels": task.num_labels,
-        "id2label": dict(enumerate(task.labels)),
-        "label2id": {label: i for i, label in enumerate(task.labels)},
+        "id2label": dict(enumerate(task.names)),
+        "label2id": {label: i for i, label in enumerate(task.names)},
         "problem_type": "single_label_classification",
     }
 

@@ -1,4 +1,5 @@
-"""Report figures with matplotlib (``Figure`` objects, no pyplot state): loss curves and accuracy vs latency."""
+"""Report figures with matplotlib (``Figure`` objects, no pyplot state): training curves (loss terms, dev metric)
+and score vs relative inference time."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from alembert.report.runs import RunSummary
 
 
-__all__ = ["pareto_front", "plot_loss_curves", "plot_pareto"]
+__all__ = ["pareto_front", "plot_pareto", "plot_training"]
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -26,44 +31,80 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def plot_loss_curves(curves: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], path: str | Path) -> Path:
-    """One panel per run, one line per stage (steps continue across stages), log-scaled loss.
+def _steps(ax: Axes) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("optimizer step")
+    ax.grid(True, alpha=0.3)
+
+
+def _style(count: int) -> dict[str, object]:
+    """Markers for short runs, so that a run with a handful of logged steps still shows its points."""
+    return {"marker": "o", "markersize": 3} if count < 30 else {}
+
+
+def _loss_panel(ax: Axes, run: RunSummary, offsets: dict[str, int]) -> None:
+    several = len(run.losses) > 1
+    values: list[float] = []
+    for stage, points in run.losses.items():
+        shift = offsets[stage]
+        prefix = f"{stage}: " if several else ""
+        steps = [shift + step for step, _ in points]
+        total = [loss for _, loss in points]
+        values += total
+        ax.plot(steps, total, label=f"{prefix}total", linewidth=2.0, **_style(len(points)))
+        for term, term_points in run.terms.get(stage, {}).items():
+            term_values = [v for _, v in term_points]
+            values += term_values
+            ax.plot([shift + s for s, _ in term_points], term_values, label=f"{prefix}{term}", linewidth=1.0,
+                    alpha=0.8, **_style(len(term_points)))  # fmt: skip
+    if not ax.lines:
+        ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
+        return
+    if min(values) > 0 and max(values) / min(values) > 10:
+        ax.set_yscale("log")
+    ax.set_ylabel("loss (weighted terms)")
+    ax.legend(fontsize=7, ncol=2)
+
+
+def _eval_panel(ax: Axes, run: RunSummary, offsets: dict[str, int]) -> None:
+    metric = run.metrics.get("main_metric")
+    for stage, records in run.evals.items():
+        points = [(offsets[stage] + step, values[metric]) for step, values in records if metric in values]
+        if points:
+            ax.plot([s for s, _ in points], [v for _, v in points], label=f"student ({stage})", **_style(len(points)))
+    teacher = (run.metrics.get("teacher_metrics") or {}).get(metric)
+    if teacher is not None and ax.lines:
+        ax.axhline(teacher, color="tab:gray", linestyle="--", linewidth=1.0, label=f"teacher {teacher:.2f}")
+    if not ax.lines:
+        ax.text(0.5, 0.5, "not evaluated during training (no dev set)", ha="center", va="center",
+                transform=ax.transAxes)  # fmt: skip
+        return
+    ax.set_ylabel(f"dev {metric}")
+    ax.legend(fontsize=7)
+
+
+def plot_training(runs: Sequence[RunSummary], path: str | Path) -> Path:
+    """Per run, a row of two panels: every weighted loss term and the total over steps, and the dev metric over
+    steps with the teacher's score (steps continue across stages).
 
     Args:
-        curves: ``run -> stage -> [(step, loss), ...]``.
+        runs: the runs (their ``name`` titles the row).
         path: the PNG to write.
     """
-    runs = [name for name, stages in curves.items() if any(stages.values())] or list(curves)
-    columns = min(len(runs), 2) or 1
-    rows = max(math.ceil(len(runs) / columns), 1)
-    figure = Figure(figsize=(6.0 * columns, 3.6 * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for index, ax in enumerate(axes.flat):
-        if index >= len(runs):
-            ax.set_visible(False)
-            continue
-        run = runs[index]
-        offset = 0
-        positive = True
-        for stage, points in curves[run].items():
-            if not points:
-                continue
-            steps = [offset + step for step, _ in points]
-            losses = [loss for _, loss in points]
-            positive = positive and min(losses) > 0
-            ax.plot(steps, losses, label=stage, linewidth=1.5)
-            offset = steps[-1]
-        if positive and ax.lines:
-            ax.set_yscale("log")
-        if not ax.lines:
-            ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(run, fontsize=10)
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("training loss")
-        ax.grid(True, alpha=0.3)
-        if len(ax.lines) > 1:
-            ax.legend(fontsize=8)
-    figure.savefig(path, dpi=110)
+    figure = Figure(figsize=(12.0, 3.6 * max(len(runs), 1)), layout="constrained")
+    axes = figure.subplots(max(len(runs), 1), 2, squeeze=False)
+    for (loss_ax, eval_ax), run in zip(axes, runs):
+        offsets, offset = {}, 0
+        for stage in dict.fromkeys([*run.losses, *run.evals]):
+            offsets[stage] = offset
+            steps = [s for s, _ in run.losses.get(stage, [])] + [s for s, _ in run.evals.get(stage, [])]
+            offset += max(steps, default=0)
+        _loss_panel(loss_ax, run, offsets)
+        _eval_panel(eval_ax, run, offsets)
+        for ax, what in ((loss_ax, "training loss"), (eval_ax, "dev metric")):
+            ax.set_title(f"{run.name}: {what}", fontsize=10)
+            _steps(ax)
+    figure.savefig(path, dpi=100)
     return Path(path)
 
 

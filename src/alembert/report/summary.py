@@ -1,4 +1,6 @@
-"""The teacher-vs-student report: ``metrics.json``, ``report.md``, the model card and the terminal table."""
+"""The teacher-vs-student report of one run: ``metrics.json`` (:class:`RunReport`), ``report.md`` and the terminal
+table. Speeds come from one side-by-side measurement (:func:`alembert.bench.pair.measure_pair_speed`); a figure
+that measurement judged unreliable is printed with its reasons, never as a bare number."""
 
 from __future__ import annotations
 
@@ -6,15 +8,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from alembert.bench.latency import count_parameters, environment, measure_latency
+from alembert.bench.latency import count_parameters
 
 
-__all__ = ["RunReport", "measure_pair_latency", "print_report", "write_model_card", "write_report"]
+__all__ = ["RunReport", "format_speedup", "markdown_table", "print_report", "speed_note", "write_report"]
 
 
 @dataclass
@@ -31,6 +32,9 @@ class RunReport:
     student_init: list[int] | None = None
     parameters: dict[str, dict[str, int]] = field(default_factory=dict)
     latency: dict[str, Any] = field(default_factory=dict)
+    task_spec: dict[str, Any] | None = None
+    seed: int | None = None
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def retention(self) -> float | None:
@@ -51,120 +55,102 @@ class RunReport:
         return {**asdict(self), "retention": self.retention}
 
 
-def measure_pair_latency(
-    teacher: nn.Module,
-    student: nn.Module,
-    *,
-    rounds: int = 3,
-    runs: int = 10,
-    seq_len: int = 128,
-    batch_size: int = 1,
-) -> dict[str, Any]:
-    """CPU latency of teacher and student (batch 1 unless told), interleaved over ``rounds`` so both see the same
-    machine load.
-
-    Returns:
-        Median-of-rounds milliseconds for each, the speed-up and the environment.
-    """
-    models = {"teacher": teacher, "student": student}
-    positions = [getattr(m.config, "max_position_embeddings", seq_len) for m in models.values()]
-    seq_len = min(seq_len, *positions)  # a model with fewer positions is timed at its own limit
-    devices = {name: model.device for name, model in models.items()}
-    for model in models.values():
-        model.to("cpu")
-    medians: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            medians[name].append(measure_latency(model, batch_size=batch_size, seq_len=seq_len, runs=runs).median_ms)
-    for name, model in models.items():
-        model.to(devices[name])
-    result = {name: sorted(values)[len(values) // 2] for name, values in medians.items()}
-    return {
-        "batch_size": batch_size,
-        "seq_len": seq_len,
-        "teacher_ms": result["teacher"],
-        "student_ms": result["student"],
-        "speedup": result["teacher"] / result["student"],
-        "environment": environment(),
-    }
+def _settings(latency: dict[str, Any]) -> list[dict[str, Any]]:
+    """The measured length settings; a ``metrics.json`` from before they existed had one, at ``seq_len``."""
+    if latency.get("settings"):
+        return list(latency["settings"])
+    if latency.get("speedup") is None:
+        return []
+    legacy = {k: latency.get(k) for k in ("teacher_ms", "student_ms", "speedup")}
+    return [{"name": f"seq {latency.get('seq_len', 128)}", **legacy, "reliable": None, "reasons": []}]
 
 
-def _rows(report: RunReport) -> list[tuple[str, str, str, str]]:
+def format_speedup(setting: dict[str, Any]) -> str:
+    """``2.01×`` when reliable; ``≈2.01×?`` when judged unreliable or never judged (older runs)."""
+    value = f"{setting['speedup']:.2f}×"
+    return value if setting.get("reliable") else f"≈{value}?"
+
+
+def speed_note(latency: dict[str, Any]) -> str:
+    """How the speed was measured and, for unreliable figures, why they are not facts."""
+    settings = _settings(latency)
+    if not settings:
+        return "Speed not measured (bench_latency: false)."
+    load = latency.get("load_average") or {}
+    env = latency.get("environment") or {}
+    parts = [
+        f"Speed: batch 1 on the CPU ({env.get('processor', '?')}, {env.get('threads', '?')} threads), teacher and "
+        f"student interleaved over {latency.get('rounds', '?')} rounds; load average {load.get('start')} → "
+        f"{load.get('end')} on {load.get('cores', '?')} cores."
+    ]
+    for s in settings:
+        if s.get("speedup_min") is not None:
+            text = f"{s['name']}: {s['speedup']:.2f}× (rounds {s['speedup_min']:.2f}–{s['speedup_max']:.2f}×)"
+            parts.append(text + ("." if s.get("reliable") else f", UNRELIABLE ({'; '.join(s['reasons'])})."))
+        else:
+            parts.append(f"{s['name']}: {s['speedup']:.2f}×, measured once, no spread or load recorded (not checked).")
+    return " ".join(parts)
+
+
+def _table_rows(report: RunReport) -> tuple[list[str], list[list[str]]]:
+    metric_names = list(report.student_metrics or report.teacher_metrics)
+    settings = _settings(report.latency)
+    headers = ["model", *[f"dev {m}" for m in metric_names], "parameters"]
+    headers += [f"ms/seq ({s['name']})" for s in settings]
     rows = []
     for who in ("teacher", "student"):
         metrics = report.teacher_metrics if who == "teacher" else report.student_metrics
-        score = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()) or "n/a"
         params = report.parameters.get(who, {}).get("total")
-        latency = report.latency.get(f"{who}_ms")
-        rows.append(
-            (
-                who,
-                score,
-                f"{params / 1e6:.1f}M" if params else "n/a",
-                f"{latency:.1f} ms" if latency else "n/a",
-            )
-        )
-    return rows
+        cells = [who, *[f"{metrics[m]:.2f}" if m in metrics else "–" for m in metric_names]]
+        cells.append(f"{params / 1e6:.1f}M" if params else "–")
+        cells += [f"{s[f'{who}_ms']:.1f}" + ("" if s.get("reliable") else "?") for s in settings]
+        rows.append(cells)
+    return headers, rows
 
 
-def print_report(report: RunReport, console: Console | None = None) -> None:
-    """The teacher-vs-student table on the terminal."""
-    table = Table(title=f"alembert · {report.recipe or 'distill'} · {report.task}")
-    for column in ("model", "dev score", "parameters", "CPU latency (batch 1, seq 128)"):
-        table.add_column(column)
-    for row in _rows(report):
-        table.add_row(*row)
-    console = console or Console()
-    console.print(table)
+def _summary_line(report: RunReport) -> str:
     extras = []
     if report.retention is not None:
         extras.append(f"retention {report.retention:.1f}% of the teacher's {report.main_metric}")
-    if report.latency:
-        extras.append(f"{report.latency['speedup']:.2f}x faster")
+    for setting in _settings(report.latency):
+        extras.append(f"speed-up {format_speedup(setting)} ({setting['name']})")
     teacher_params = report.parameters.get("teacher", {}).get("total")
     student_params = report.parameters.get("student", {}).get("total")
     if teacher_params and student_params:
-        extras.append(f"{teacher_params / student_params:.2f}x fewer parameters")
-    if extras:
-        console.print(" · ".join(extras))
+        extras.append(f"{teacher_params / student_params:.2f}× fewer parameters")
+    return " · ".join(extras)
 
 
-def _markdown_table(report: RunReport) -> str:
-    lines = ["| model | dev score | parameters | CPU latency (batch 1, seq 128) |", "|---|---|---|---|"]
-    lines += [f"| {' | '.join(row)} |" for row in _rows(report)]
-    if report.retention is not None:
-        lines.append(f"\nRetention: **{report.retention:.1f}%** of the teacher's {report.main_metric}.")
-    if report.latency:
-        lines.append(
-            f"Speed-up at batch 1: **{report.latency['speedup']:.2f}×** "
-            f"({report.latency['environment']['processor']}, {torch.get_num_threads()} threads)."
-        )
-    batched = report.latency.get("batch_32")
-    if batched:
-        lines.append(
-            f"At batch 32: teacher {batched['teacher_ms']:.1f} ms, student {batched['student_ms']:.1f} ms "
-            f"(**{batched['speedup']:.2f}×**)."
-        )
+def print_report(report: RunReport, console: Console | None = None) -> None:
+    """The teacher-vs-student table on the terminal, then retention, speed-ups and how far to trust them."""
+    headers, rows = _table_rows(report)
+    table = Table(title=f"alembert · {report.recipe or 'distill'} · {report.task}")
+    for i, column in enumerate(headers):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = console or Console()
+    console.print(table)
+    line = _summary_line(report)
+    if line:
+        console.print(line, soft_wrap=True, highlight=False)
+    if not report.latency.get("reliable", True) and report.latency.get("settings"):
+        console.print(speed_note(report.latency), soft_wrap=True, highlight=False, style="yellow")
+
+
+def markdown_table(report: RunReport) -> str:
+    """The table, retention and speed lines of ``report.md`` and of the model card."""
+    headers, rows = _table_rows(report)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    summary = _summary_line(report)
+    if summary:
+        lines += ["", summary + "."]
+    lines += ["", speed_note(report.latency)]
     return "\n".join(lines)
 
 
 def write_report(report: RunReport, output_dir: Path) -> None:
     """``report.md`` in the run folder."""
     text = f"# alembert report: {report.recipe or 'distill'} on {report.task}\n\nTeacher: `{report.teacher_path}`\n\n"
-    (output_dir / "report.md").write_text(text + _markdown_table(report) + "\n", encoding="utf-8")
-
-
-def write_model_card(path: Path, report: RunReport) -> None:
-    """A Hugging Face model card naming the teacher, the recipe and the metrics."""
-    tags = ["alembert", "knowledge-distillation", report.recipe or "distillation"]
-    front = "---\nlibrary_name: transformers\ntags:\n" + "".join(f"- {t}\n" for t in tags) + "---\n"
-    init = f"Student layers initialised from teacher layers {report.student_init}.\n\n" if report.student_init else ""
-    body = (
-        f"# Distilled student ({report.recipe or 'custom recipe'})\n\n"
-        f"Distilled with [alembert](https://pypi.org/project/alembert/) from the teacher `{report.teacher_path}` "
-        f"on task `{report.task}`.\n\n{init}## Results\n\n{_markdown_table(report)}\n\n"
-        "## Use\n\n```python\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
-        "model = AutoModelForSequenceClassification.from_pretrained('path/to/this/folder')\n"
-        "tokenizer = AutoTokenizer.from_pretrained('path/to/this/folder')\n```\n"
-    )
-    path.write_text(front + body, encoding="utf-8")
+    (output_dir / "report.md").write_text(text + markdown_table(report) + "\n", encoding="utf-8")

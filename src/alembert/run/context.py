@@ -26,7 +26,9 @@ from alembert.data.sources import TaskData
 from alembert.files import atomic_folder
 from alembert.notices import drain
 from alembert.run.evaluate import evaluate_model, mlm_perplexity
-from alembert.tasks.glue import GlueTask, dev_suffix
+from alembert.tasks.glue import dev_suffix
+from alembert.tasks.task import Task
+from alembert.terminal import warn_once
 from alembert.train.loop import StageResult
 from alembert.train.runlog import RunLog
 
@@ -107,7 +109,7 @@ class RunContext:
 
 def make_accelerator(train: TrainConfig, output_dir: Path) -> Accelerator:
     """The run's Accelerator: mixed precision, gradient accumulation, trackers, and processes from the launcher."""
-    trackers = "tensorboard" if train.report_to else None
+    trackers = list(train.report_to) or None
     # Under torchrun on a machine without GPUs, Accelerate only joins the process group (gloo) when told to
     # use the CPU; otherwise every process would silently train alone.
     multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
@@ -158,7 +160,7 @@ def stage_loader(
 
 
 def build_eval_fn(
-    task: GlueTask | None,
+    task: Task | None,
     data: TaskData,
     tokenizer: PreTrainedTokenizerBase,
     accelerator: Accelerator,
@@ -172,6 +174,12 @@ def build_eval_fn(
     masked-LM perplexity of the first dev set, reported negated so that higher is better everywhere.
     """
     if not data.dev:
+        keeps = "select: best has no scores to compare, so" if cfg.select == "best" else "with select: last"
+        warn_once(
+            "no-dev-set",
+            f"no dev set: training runs without evaluation and {keeps} the weights of the last step are kept; "
+            "give data.dev (a file) or put a dev file next to the training file's folder",
+        )
         return None, None
     if task is None:
         dataset = next(iter(data.dev.values()))

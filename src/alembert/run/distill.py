@@ -9,17 +9,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from alembert.bench.pair import measure_pair_speed
 from alembert.config import DistillConfig
 from alembert.data.sources import TaskData, load_task_data
 from alembert.models.load import load_model
 from alembert.models.sentence import SentencePooling, read_pooling, save_sentence_folder
 from alembert.models.vocab import init_embeddings_from_teacher, same_vocabulary
+from alembert.report.card import software_versions, write_student_card
 from alembert.report.compare import write_comparison
-from alembert.report.summary import RunReport, measure_pair_latency, write_model_card, write_report
+from alembert.report.summary import RunReport, write_report
 from alembert.run.assistants import distill_assistants
 from alembert.run.context import DistillResult, RunContext, build_eval_fn, final_metrics, stage_summary
 from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
@@ -29,7 +32,8 @@ from alembert.run.stages import check_task_losses, plan_stages, run_planned_stag
 from alembert.run.students import make_student
 from alembert.run.teacher import check_teacher_scores
 from alembert.run.vocab import student_vocabulary
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
+from alembert.terminal import Phase, say
 from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import StageResult
 
@@ -135,7 +139,7 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
     if student_metrics is None:
         student_metrics = eval_fn(student) if eval_fn is not None else {}
     report = RunReport(
-        task=config.task,
+        task=config.task if task is None else task.name,
         recipe=config.recipe,
         teacher_path=config.teacher.path,
         main_metric=main_metric,
@@ -143,26 +147,36 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
         student_metrics=student_metrics,
         stages={name: stage_summary(r) for name, r in results.items()},
         student_init=None if init is None else list(init.teacher_layers),
+        task_spec=None if task is None else task.to_dict(),
+        seed=config.train.seed,
+        versions=software_versions(),
     )
     if config.bench_latency and run.accelerator.is_main_process:
-        report.latency = measure_pair_latency(teacher, student)
-        if config.task == "embedding":  # embeddings are computed in batches too
-            report.latency["batch_32"] = measure_pair_latency(teacher, student, batch_size=32, rounds=1, runs=3)
+        with Phase("measuring teacher and student speed (batch 1, CPU)"):
+            report.latency = measure_pair_speed(teacher, student, lengths=_token_lengths(data), say=say)
     report.fill_parameters(teacher, student)
     student_dir = output_dir / "student"
     save = _save_student if config.task != "embedding" else _sentence_saver(pooling, config.data.max_length)
-    run.save_folder(student_dir, lambda tmp: save(student, student_tokenizer, tmp, report))
+    run.save_folder(student_dir, lambda tmp: save(student, student_tokenizer, tmp, report, config))
     if run.accelerator.is_main_process:
         write_json_atomic(output_dir / "metrics.json", report.to_dict())
         write_report(report, output_dir)
-        title = f"{config.recipe or 'distill'}: teacher vs student"
+        title = f"{config.recipe or 'distill'} on {report.task}: teacher vs student"
         write_comparison([output_dir], output_dir, markdown=False, title=title)  # report.html + figures
     run.log.event("end", **{f"student_{k}": v for k, v in student_metrics.items()})
     run.close()
     return DistillResult(output_dir, student_dir, report.to_dict())
 
 
-def _head(config: DistillConfig, task: GlueTask | None) -> str:
+def _token_lengths(data: TaskData) -> list[int] | None:
+    """Token counts of the dev set (else the training set): the task's own length distribution."""
+    dataset = next(iter(data.dev.values()), None) or data.train
+    if isinstance(dataset, datasets.Dataset) and "length" in dataset.column_names:
+        return list(dataset.with_format(None)["length"])
+    return None
+
+
+def _head(config: DistillConfig, task: Task | None) -> str:
     """``base`` (no head at all) for general distillation whose losses never read the MLM head (TinyBERT)."""
     if task is not None:
         return "sequence_classification"
@@ -180,7 +194,7 @@ class _Scorers:
     """Builds the dev scorer of a model that reads a given tokenizer's tokens (teacher and student may differ)."""
 
     config: DistillConfig
-    task: GlueTask | None
+    task: Task | None
     data: TaskData
     accelerator: Accelerator
     pooling: SentencePooling
@@ -219,17 +233,17 @@ def _teacher_metrics(output_dir: Path, teacher, eval_fn, accelerator: Accelerato
     return metrics
 
 
-def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport) -> None:
+def _save_student(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport, config: DistillConfig) -> None:
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    write_model_card(folder / "README.md", report)
+    write_student_card(folder / "README.md", report, config)
 
 
 def _sentence_saver(pooling: SentencePooling, max_length: int):
     """Save the student as a sentence-transformers folder that pools as the teacher does."""
 
-    def save(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport) -> None:
+    def save(student: PreTrainedModel, tokenizer, folder: Path, report: RunReport, config: DistillConfig) -> None:
         save_sentence_folder(student, tokenizer, folder, pooling, max_seq_length=pooling.max_seq_length or max_length)
-        write_model_card(folder / "README.md", report)
+        write_student_card(folder / "README.md", report, config)
 
     return save

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import datasets
@@ -14,14 +15,17 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from alembert.config import DataConfig
+from alembert.config.task import TaskConfig
 from alembert.data.batches import build_eval_loader, build_train_loader
 from alembert.data.sources import load_task_data
 from alembert.errors import ConfigError, DataError
 from alembert.features.extract import model_inputs
 from alembert.files import FolderClaim
 from alembert.models.load import check_model_source, load_model, load_tokenizer
-from alembert.tasks.glue import GlueTask, get_task
 from alembert.tasks.metrics import compute_metrics, predictions_from_logits
+from alembert.tasks.resolve import resolve_task
+from alembert.tasks.task import Task, labels_from_model
+from alembert.terminal import Phase
 from alembert.train.checkpoint import write_json_atomic
 
 
@@ -36,8 +40,11 @@ def predict_logits(
     accelerator: Accelerator,
     *,
     batch_size: int = 128,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Logits for every example, in dataset order, gathered across processes without duplicates.
+
+    ``progress`` is called with the number of examples of each batch done (see :class:`alembert.terminal.Phase`).
 
     Returns:
         ``(logits (n, num_labels), labels (n,) or None)``.
@@ -54,6 +61,8 @@ def predict_logits(
         all_logits.append(gathered[0].cpu())
         if labels is not None:
             all_labels.append(gathered[1].cpu())
+        if progress is not None:
+            progress(len(gathered[0]))
     model.train(was_training)
     logits = torch.cat(all_logits).numpy()
     labels = torch.cat(all_labels).numpy() if all_labels else None
@@ -64,13 +73,17 @@ def evaluate_model(
     model: nn.Module,
     dataset: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
-    task: GlueTask,
+    task: Task,
     accelerator: Accelerator,
     *,
     batch_size: int = 128,
+    title: str = "evaluating on the dev set",
 ) -> dict[str, float]:
-    """The task's official metrics (percent) for ``model`` on a labelled dataset."""
-    logits, labels = predict_logits(model, dataset, tokenizer, accelerator, batch_size=batch_size)
+    """The task's metrics (percent) for ``model`` on a labelled dataset, with a progress line (main process)."""
+    with Phase(title, total=len(dataset), enabled=accelerator.is_main_process) as phase:
+        logits, labels = predict_logits(
+            model, dataset, tokenizer, accelerator, batch_size=batch_size, progress=phase.advance
+        )
     return compute_metrics(predictions_from_logits(logits, task), labels, task)
 
 
@@ -109,7 +122,7 @@ def mlm_perplexity(
     return {"neg_perplexity": -math.exp(total / max(count, 1)), "mlm_loss": total / max(count, 1)}
 
 
-def _write_predictions(path: Path, logits: np.ndarray, task: GlueTask) -> None:
+def _write_predictions(path: Path, logits: np.ndarray, task: Task) -> None:
     predictions = predictions_from_logits(logits, task)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter="\t")
@@ -120,7 +133,7 @@ def _write_predictions(path: Path, logits: np.ndarray, task: GlueTask) -> None:
 
 def evaluate(
     model_path: str,
-    task: str,
+    task: str | TaskConfig | Task,
     data: DataConfig | str,
     output_dir: str | Path | None = None,
     *,
@@ -130,7 +143,7 @@ def evaluate(
 
     Args:
         model_path: a ``save_pretrained`` folder (or Hub name) with a classification head for the task.
-        task: GLUE task name.
+        task: GLUE task name, or a task of one's own; when it lists no labels, the model's ``id2label`` gives them.
         data: a :class:`DataConfig`, or a GLUE task folder / dev file path.
         output_dir: where to write ``metrics.json``, ``predictions_<split>.tsv`` and, for test files, GLUE
             submission files; ``None`` writes nothing.
@@ -145,7 +158,8 @@ def evaluate(
             the model is loaded).
         ModelError: a missing model folder, or a model whose classification head is not in its checkpoint.
     """
-    glue_task = get_task(task)
+    model_config = check_model_source(model_path)
+    glue_task = labels_from_model(resolve_task(task), getattr(model_config, "id2label", None))
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: the batch size must be at least 1")
     data_cfg = data if isinstance(data, DataConfig) else _data_for_path(data)
@@ -162,10 +176,11 @@ def evaluate(
 
 
 def _evaluate(
-    model_path: str, glue_task: GlueTask, data: object, data_cfg: DataConfig, out: Path | None, batch_size: int
+    model_path: str, glue_task: Task, data: object, data_cfg: DataConfig, out: Path | None, batch_size: int
 ) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(model_path)
     task_data = load_task_data(data_cfg, glue_task, tokenizer, need_train=False)
+    glue_task = task_data.task or glue_task
     if not task_data.dev and not task_data.test:
         raise DataError(f"no dev or test file for task {glue_task.name} in {data}")
     model = load_model(model_path, head="sequence_classification", task=glue_task, trained_head=True)
@@ -173,7 +188,10 @@ def _evaluate(
     model = model.to(accelerator.device)
     results: dict[str, dict[str, float]] = {}
     for name, dataset in task_data.dev.items():
-        logits, labels = predict_logits(model, dataset, tokenizer, accelerator, batch_size=batch_size)
+        with Phase(f"evaluating on {name}", total=len(dataset), enabled=accelerator.is_main_process) as phase:
+            logits, labels = predict_logits(
+                model, dataset, tokenizer, accelerator, batch_size=batch_size, progress=phase.advance
+            )
         results[name] = compute_metrics(predictions_from_logits(logits, glue_task), labels, glue_task)
         if out is not None and accelerator.is_main_process:
             _write_predictions(out / f"predictions_{name}.tsv", logits, glue_task)
@@ -182,15 +200,16 @@ def _evaluate(
         if out is not None and accelerator.is_main_process:
             _write_predictions(out / f"{_submission_name(glue_task, name)}.tsv", logits, glue_task)
     if out is not None and accelerator.is_main_process:
-        write_json_atomic(out / "metrics.json", {"model": model_path, "task": glue_task.name, "metrics": results})
+        record = {"model": model_path, "task": glue_task.name, "task_spec": glue_task.to_dict(), "metrics": results}
+        write_json_atomic(out / "metrics.json", record)
     return results
 
 
-def _submission_name(task: GlueTask, split: str) -> str:
+def _submission_name(task: Task, split: str) -> str:
     """GLUE leaderboard file names (``SST-2.tsv``, ``MNLI-m.tsv``, ``MNLI-mm.tsv``, ``AX.tsv``)."""
     if task.name == "mnli":
         return "MNLI-mm" if "mismatched" in split else "MNLI-m"
-    return task.folder
+    return task.folder or task.name
 
 
 def _data_for_path(path: str) -> DataConfig:

@@ -24,7 +24,7 @@ from alembert.models.sentence import SentencePooling
 from alembert.objective.progressive import expand_progressive
 from alembert.objective.terms import DistillationObjective, ResolvedMatch, objective_packing_blocker, resolve_matches
 from alembert.run.context import RunContext, stage_loader, stage_summary
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
 from alembert.train.checkpoint import write_json_atomic
 from alembert.train.loop import StageResult, run_stage
 from alembert.train.setup import EvalFn, StageInputs, StageSpec, freeze_except
@@ -62,7 +62,7 @@ class StagePlan:
         return self.stage.task_loss_weight > 0 or any(m.representation in scored for m in self.matches)
 
 
-def check_task_losses(stages: list[StageConfig], task: GlueTask | None) -> None:
+def check_task_losses(stages: list[StageConfig], task: Task | None) -> None:
     """A loss that compares class distributions cannot train a regression task's single output.
 
     Raises:

@@ -21,7 +21,7 @@ from alembert.models.init import StudentInit
 from alembert.models.load import load_model, num_layers
 from alembert.models.prune import PruneReport, PruneShape, prune_teacher
 from alembert.models.student import build_student
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
 
 
 __all__ = ["calibration_batches", "make_student", "pruned_shape", "pruned_student"]
@@ -74,7 +74,7 @@ def make_student(
     teacher: PreTrainedModel,
     *,
     head: str,
-    task: GlueTask | None,
+    task: Task | None,
     data: DataConfig,
     train_set: datasets.Dataset | TextBlockStream,
     tokenizer: PreTrainedTokenizerBase,

@@ -11,8 +11,9 @@ import numpy as np
 
 from alembert.data.sources import TaskData
 from alembert.notices import warn
-from alembert.tasks.glue import GlueTask, dev_suffix
+from alembert.tasks.glue import dev_suffix
 from alembert.tasks.metrics import chance_scores
+from alembert.tasks.task import Task
 
 
 __all__ = ["check_teacher_scores"]
@@ -22,7 +23,7 @@ MARGIN = 1.0
 
 
 def check_teacher_scores(
-    teacher_metrics: dict[str, float], main_metric: str, task: GlueTask, data: TaskData, teacher: str
+    teacher_metrics: dict[str, float], main_metric: str, task: Task, data: TaskData, teacher: str
 ) -> bool:
     """Warn when the teacher does not score above chance on the dev set that selects the model.
 

@@ -1,146 +1,113 @@
-"""The GLUE task registry: text fields, label lists, problem type, official metrics and file layouts."""
+"""The GLUE tasks, a built-in table of :class:`~alembert.tasks.task.Task`: text fields, labels as the files hold
+them with the ``datasets`` ClassLabel names (``id2label``), official metrics and file layouts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from alembert.errors import ConfigError, suggest
+from alembert.tasks.task import Task
 
 
 __all__ = ["GLUE_TASKS", "GlueTask", "dev_suffix", "get_task", "score_columns"]
 
+GlueTask = Task  # the name before tasks of one's own existed
 
-@dataclass(frozen=True)
-class GlueTask:
-    """One GLUE task as the official TSV files lay it out.
+_HUB = "nyu-mll/glue"
 
-    Attributes:
-        name: lower-case task key (``sst2``).
-        folder: folder name in the GLUE download (``SST-2``).
-        text_fields: header names of the one or two text columns.
-        label_field: header name of the label column (for CoLA, which has no header, a column index).
-        labels: label strings in model-output order; empty for regression.
-        metrics: official metrics; the first is the one used for model selection.
-        dev_files: dev file names (MNLI has matched and mismatched).
-        test_files: unlabeled test file names.
-        text_columns_no_header: column indices of the texts for header-less files (CoLA).
-        test_text_fields: text column names in test files when they differ (QNLI/RTE use the same names).
-        hub_name: ``datasets.load_dataset`` path and config.
-    """
-
-    name: str
-    folder: str
-    text_fields: tuple[str, ...]
-    label_field: str
-    labels: tuple[str, ...]
-    metrics: tuple[str, ...]
-    dev_files: tuple[str, ...] = ("dev.tsv",)
-    test_files: tuple[str, ...] = ("test.tsv",)
-    header: bool = True
-    no_header_columns: tuple[int, ...] = ()
-    no_header_label_column: int = -1
-    hub_name: tuple[str, str] = ("nyu-mll/glue", "")
-
-    @property
-    def is_regression(self) -> bool:
-        """True for STS-B (a single float output)."""
-        return not self.labels
-
-    @property
-    def num_labels(self) -> int:
-        """Width of the classification head (1 for regression)."""
-        return len(self.labels) or 1
-
-    @property
-    def main_metric(self) -> str:
-        """The metric used to pick the best checkpoint."""
-        return self.metrics[0]
-
-
-GLUE_TASKS: dict[str, GlueTask] = {
+GLUE_TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        GlueTask(
+        Task(
             "cola",
-            "CoLA",
             ("sentence",),
             "label",
             ("0", "1"),
             ("matthews_correlation",),
+            label_names=("unacceptable", "acceptable"),
+            folder="CoLA",
             header=False,
             no_header_columns=(3,),
             no_header_label_column=1,
-            hub_name=("nyu-mll/glue", "cola"),
+            hub_name=(_HUB, "cola"),
         ),
-        GlueTask(
-            "sst2", "SST-2", ("sentence",), "label", ("0", "1"), ("accuracy",), hub_name=("nyu-mll/glue", "sst2")
+        Task(
+            "sst2",
+            ("sentence",),
+            "label",
+            ("0", "1"),
+            ("accuracy",),
+            label_names=("negative", "positive"),
+            folder="SST-2",
+            hub_name=(_HUB, "sst2"),
         ),
-        GlueTask(
+        Task(
             "mrpc",
-            "MRPC",
             ("#1 String", "#2 String"),
             "Quality",
             ("0", "1"),
             ("f1", "accuracy"),
-            hub_name=("nyu-mll/glue", "mrpc"),
+            label_names=("not_equivalent", "equivalent"),
+            folder="MRPC",
+            hub_name=(_HUB, "mrpc"),
         ),
-        GlueTask(
+        Task(
             "stsb",
-            "STS-B",
             ("sentence1", "sentence2"),
             "score",
             (),
             ("pearson", "spearman"),
-            hub_name=("nyu-mll/glue", "stsb"),
+            folder="STS-B",
+            hub_name=(_HUB, "stsb"),
         ),
-        GlueTask(
+        Task(
             "qqp",
-            "QQP",
             ("question1", "question2"),
             "is_duplicate",
             ("0", "1"),
             ("f1", "accuracy"),
-            hub_name=("nyu-mll/glue", "qqp"),
+            label_names=("not_duplicate", "duplicate"),
+            folder="QQP",
+            hub_name=(_HUB, "qqp"),
         ),
         # MNLI: HF/GLUE order (entailment=0, neutral=1, contradiction=2); the reason TinyBERT users got chance
         # accuracy (huawei-noah #229) was a different order between teacher and data. The order is fixed here.
-        GlueTask(
+        Task(
             "mnli",
-            "MNLI",
             ("sentence1", "sentence2"),
             "gold_label",
             ("entailment", "neutral", "contradiction"),
             ("accuracy",),
+            folder="MNLI",
             dev_files=("dev_matched.tsv", "dev_mismatched.tsv"),
             test_files=("test_matched.tsv", "test_mismatched.tsv"),
-            hub_name=("nyu-mll/glue", "mnli"),
+            hub_name=(_HUB, "mnli"),
         ),
-        GlueTask(
+        Task(
             "qnli",
-            "QNLI",
             ("question", "sentence"),
             "label",
             ("entailment", "not_entailment"),
             ("accuracy",),
-            hub_name=("nyu-mll/glue", "qnli"),
+            folder="QNLI",
+            hub_name=(_HUB, "qnli"),
         ),
-        GlueTask(
+        Task(
             "rte",
-            "RTE",
             ("sentence1", "sentence2"),
             "label",
             ("entailment", "not_entailment"),
             ("accuracy",),
-            hub_name=("nyu-mll/glue", "rte"),
+            folder="RTE",
+            hub_name=(_HUB, "rte"),
         ),
-        GlueTask(
+        Task(
             "wnli",
-            "WNLI",
             ("sentence1", "sentence2"),
             "label",
             ("0", "1"),
             ("accuracy",),
-            hub_name=("nyu-mll/glue", "wnli"),
+            label_names=("not_entailment", "entailment"),
+            folder="WNLI",
+            hub_name=(_HUB, "wnli"),
         ),
     )
 }
@@ -148,11 +115,14 @@ GLUE_TASKS: dict[str, GlueTask] = {
 _ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "mnli_matched": "mnli"}
 
 
-def get_task(name: str) -> GlueTask:
+def get_task(name: str) -> Task:
     """Look a GLUE task up by name (case-insensitive; ``SST-2`` and ``sst2`` both work)."""
     key = _ALIASES.get(name.lower(), name.lower())
     if key not in GLUE_TASKS:
-        raise ConfigError(f"task: unknown task '{name}'{suggest(key, GLUE_TASKS)}; known: {', '.join(GLUE_TASKS)}")
+        raise ConfigError(
+            f"task: unknown task '{name}'{suggest(key, GLUE_TASKS)}; known: {', '.join(GLUE_TASKS)}. For a task of "
+            "your own, give its columns (--text-column/--label-column, or a task mapping; see docs/your-own-task.md)"
+        )
     return GLUE_TASKS[key]
 
 

@@ -1,54 +1,51 @@
-"""Official GLUE metrics, computed with scikit-learn and scipy."""
+"""Task metrics (GLUE's official ones and macro-F1), computed with scikit-learn and scipy, in percent."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from alembert.tasks.glue import GlueTask
+from alembert.tasks.task import Task
 
 
-__all__ = ["chance_scores", "compute_metrics", "predictions_from_logits"]
+__all__ = ["METRICS", "chance_scores", "compute_metrics", "predictions_from_logits"]
+
+# name -> (predictions, labels) -> value in [-1, 1]; the names are alembert.config.task.METRIC_NAMES (tested)
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": lambda p, y: accuracy_score(y, p),
+    "f1": lambda p, y: f1_score(y, p),  # binary, positive class = label 1 (GLUE's MRPC/QQP convention)
+    "f1_macro": lambda p, y: f1_score(y, p, average="macro"),
+    "matthews_correlation": lambda p, y: matthews_corrcoef(y, p),
+    "pearson": lambda p, y: pearsonr(p, y)[0],
+    "spearman": lambda p, y: spearmanr(p, y)[0],
+}
 
 
-def predictions_from_logits(logits: np.ndarray, task: GlueTask) -> np.ndarray:
+def predictions_from_logits(logits: np.ndarray, task: Task) -> np.ndarray:
     """Class ids (argmax) for classification, the single output for regression."""
     return logits[:, 0] if task.is_regression else logits.argmax(axis=-1)
 
 
-def compute_metrics(predictions: np.ndarray, labels: np.ndarray, task: GlueTask) -> dict[str, float]:
-    """The task's official metrics, in percent (GLUE convention), keyed by name.
+def compute_metrics(predictions: np.ndarray, labels: np.ndarray, task: Task) -> dict[str, float]:
+    """The task's metrics, in percent (GLUE convention), keyed by name, the main metric first.
 
-    MRPC and QQP report F1 and accuracy; STS-B Pearson and Spearman; CoLA Matthews correlation; others accuracy.
+    MRPC and QQP report F1 and accuracy; STS-B Pearson and Spearman; CoLA Matthews correlation; others accuracy;
+    a task of one's own what it declares (default accuracy and macro-F1, or Pearson and Spearman).
     """
-    results: dict[str, float] = {}
-    for metric in task.metrics:
-        if metric == "accuracy":
-            value = accuracy_score(labels, predictions)
-        elif metric == "f1":
-            value = f1_score(labels, predictions)
-        elif metric == "matthews_correlation":
-            value = matthews_corrcoef(labels, predictions)
-        elif metric == "pearson":
-            value = pearsonr(predictions, labels)[0]
-        elif metric == "spearman":
-            value = spearmanr(predictions, labels)[0]
-        else:  # pragma: no cover - registry and this table are kept in sync by tests
-            raise KeyError(metric)
-        results[metric] = float(100.0 * value)
-    return results
+    return {metric: float(100.0 * METRICS[metric](predictions, labels)) for metric in task.metrics}
 
 
-def chance_scores(labels: np.ndarray, task: GlueTask) -> dict[str, float]:
+def chance_scores(labels: np.ndarray, task: Task) -> dict[str, float]:
     """What a model that ignores its input scores: each metric's best over the constant predictions (the majority
     class for accuracy, always-positive for F1, 0 for correlations).
 
     Args:
         labels: the dev set's gold labels.
-        task: the GLUE task.
+        task: the task.
     """
     if task.is_regression:
         return {metric: 0.0 for metric in task.metrics}
