@@ -225,7 +225,15 @@ def test_the_command_line_starts_without_heavy_libraries(code):
 
 def test_training_does_not_load_the_benchmarking_backends():
     loaded = _loaded_after("from alembert.run.distill import distill\nfrom alembert.run.finetune import finetune")
-    assert "onnxruntime" not in loaded and "torch" in loaded
+    assert "onnxruntime" not in loaded and "matplotlib" not in loaded and "torch" in loaded
+
+
+def test_training_does_not_load_the_augmenter():
+    code = (
+        "import sys\nfrom alembert.run.distill import distill\nfrom alembert.run.finetune import finetune\n"
+        "assert 'alembert.augment.core' not in sys.modules, 'the augmenter is loaded by a run that does not augment'"
+    )
+    assert "torch" in _loaded_after(code)
 
 
 def test_the_probe_sees_a_heavy_import():

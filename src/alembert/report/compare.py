@@ -17,7 +17,6 @@ from typing import Any
 from alembert.errors import DataError
 from alembert.files import FolderClaim
 from alembert.report.html import render_html
-from alembert.report.plots import plot_pareto, plot_training
 from alembert.report.runs import RunSummary, load_run, name_runs
 from alembert.report.summary import speed_note
 from alembert.tasks.glue import GLUE_TASKS, get_task, score_columns
@@ -223,6 +222,8 @@ def write_comparison(
 def _write(
     summaries: list[RunSummary], out: Path, markdown: bool, title: str | None, group_seeds: bool
 ) -> dict[str, Path]:
+    from alembert.report.plots import plot_pareto, plot_training  # matplotlib only when a report is drawn
+
     rows, tasks = comparison_rows(summaries, group_seeds=group_seeds)
     settings = _settings_of(rows)
     title = title or "alembert report: " + ", ".join(s.name for s in summaries)

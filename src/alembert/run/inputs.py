@@ -8,7 +8,6 @@ from typing import Any
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from alembert.augment.dataset import augmented_data_config
 from alembert.config import TEXT_TASKS, DistillConfig
 from alembert.data.sources import (
     TaskData,
@@ -66,6 +65,8 @@ def load_inputs(
     data_config = config.data
     if augment and task is not None and data_config.augment is not None:  # TinyBERT augmentation, made once and reused
         task = task_with_training_labels(data_config, task)
+        from alembert.augment.dataset import augmented_data_config  # the augmenter only for runs that augment
+
         data_config = augmented_data_config(data_config, task)
     with Phase("reading and tokenising the data"):
         if config.task == "embedding":
