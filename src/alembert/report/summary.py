@@ -147,6 +147,12 @@ def markdown_table(report: RunReport) -> str:
     if summary:
         lines += ["", summary + "."]
     lines += ["", speed_note(report.latency)]
+    batched = report.latency.get("batch_32")
+    if batched:
+        lines.append(
+            f"At batch 32 (seq {batched['seq_len']}): teacher {batched['teacher_ms']:.1f} ms, student "
+            f"{batched['student_ms']:.1f} ms per batch (**{batched['speedup']:.2f}×**)."
+        )
     return "\n".join(lines)
 
 
