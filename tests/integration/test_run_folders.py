@@ -187,3 +187,22 @@ def test_config_check_ignores_the_moved_output_path(tmp_path, inputs):
     shutil.copytree(tmp_path / "run", tmp_path / "copy")
     moved = config.model_copy(update={"output_dir": str(tmp_path / "copy")})
     assert check_same_config(tmp_path / "copy", moved) == {}
+
+
+def test_a_run_written_before_a_setting_existed_resumes(tmp_path, inputs):
+    """A key a later version added, absent from the saved config.yaml, counts as its default; other keys still
+    count."""
+    from alembert.errors import ConfigError
+    from alembert.run.folder import check_same_config
+
+    config = parse_config(DistillConfig, _config(*inputs, tmp_path / "run", max_steps=2))
+    distill(config)
+    saved_path = tmp_path / "run" / "config.yaml"
+    saved = yaml.safe_load(saved_path.read_text())
+    del saved["teacher"]["cache_dtype"]  # as written before the setting existed (its default is not None)
+    saved_path.write_text(yaml.safe_dump(saved))
+    assert check_same_config(tmp_path / "run", config) == {}
+    saved["train"]["learning_rate"] = 1.0
+    saved_path.write_text(yaml.safe_dump(saved))
+    with pytest.raises(ConfigError, match="train.learning_rate"):
+        check_same_config(tmp_path / "run", config)

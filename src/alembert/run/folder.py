@@ -147,6 +147,15 @@ def _same(old: Any, new: Any, old_root: str, new_root: str) -> bool:
     return old_rel == new_rel and not old_rel.startswith(os.path.join(os.pardir, os.pardir))
 
 
+def _with_defaults(saved: dict[str, Any], schema: type[DistillConfig] | type[FinetuneConfig]) -> dict[str, Any]:
+    """The saved config with every key a later version added at its default (a run written before a setting
+    existed ran with its default), or as saved when it no longer validates (then every difference shows)."""
+    try:
+        return json.loads(schema.model_validate(saved).model_dump_json())
+    except ValueError:
+        return saved
+
+
 def check_same_config(
     output_dir: Path, config: DistillConfig | FinetuneConfig, *, allow: Sequence[str] = ()
 ) -> Changes:
@@ -171,6 +180,7 @@ def check_same_config(
     if not isinstance(saved_data, dict):
         raise ConfigError(f"--resume: {saved_path} is not a run config")
     current_data = json.loads(config.model_dump_json())
+    saved_data = _with_defaults(saved_data, type(config))
     roots = str(saved_data.get("output_dir") or ""), str(current_data.get("output_dir") or "")
     saved, current = _flatten(saved_data), _flatten(current_data)
     keys = (saved.keys() | current.keys()) - {"bench_latency", "output_dir"}
