@@ -21,8 +21,10 @@ def printed_table(log: str) -> str:
     start = next(i for i, line in enumerate(lines) if "alembert ·" in line)
     retention = next(i for i in range(start, len(lines)) if lines[i].startswith("retention"))
     end = next(i for i in range(retention, len(lines)) if lines[i].startswith("student saved"))
-    summary = " ".join(line.strip() for line in lines[retention:end])
-    return "\n".join([*(line.rstrip() for line in lines[start:retention]), summary])
+    speed = next((i for i in range(retention, end) if lines[i].startswith("Speed:")), end)
+    summary = " ".join(line.strip() for line in lines[retention:speed])
+    note = [" ".join(line.strip() for line in lines[speed:end])] if speed < end else []
+    return "\n".join([*(line.rstrip() for line in lines[start:retention]), summary, *note])
 
 
 def main(argv: list[str] | None = None) -> int:
