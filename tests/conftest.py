@@ -104,6 +104,20 @@ def save_tiny_model(
     return folder
 
 
+def save_diverging_teacher(folder: Path) -> Path:
+    """Save a tiny BERT classifier (+ tokenizer) whose classifier weights are infinite: every distillation loss
+    is non-finite at the first step."""
+    torch.manual_seed(0)
+    config = tiny_config("bert")
+    config.num_labels = 2
+    model = AutoModelForSequenceClassification.from_config(config)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("inf"))
+    model.save_pretrained(folder)
+    make_tokenizer(folder)
+    return folder
+
+
 def sentence(rng: random.Random, label: int) -> str:
     words = [rng.choice(FILLER) for _ in range(rng.randint(3, 9))]
     for _ in range(rng.randint(1, 2)):

@@ -16,12 +16,16 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from transformers import AutoModelForSequenceClassification
 
 from alembert import distill, parse_config
 from alembert.config import DistillConfig
 from alembert.train.loop import TrainingDiverged
-from tests.conftest import make_tokenizer, save_tiny_model, tiny_config, tiny_distill_config, write_sst2
+from tests.conftest import (
+    save_diverging_teacher,
+    save_tiny_model,
+    tiny_distill_config,
+    write_sst2,
+)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,14 +121,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(setup):
 
 
 def test_nan_loss_names_step_term_and_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    config = tiny_config("bert")
-    config.num_labels = 2
-    model = AutoModelForSequenceClassification.from_config(config)
-    with torch.no_grad():
-        model.classifier.weight.fill_(float("inf"))
-    model.save_pretrained(tmp_path / "teacher")
-    make_tokenizer(tmp_path / "teacher")
+    save_diverging_teacher(tmp_path / "teacher")
     data = write_sst2(tmp_path / "SST-2")
     run_config = _config(tmp_path / "teacher", data, tmp_path / "run")
     with pytest.raises(TrainingDiverged, match=r"not finite at step 1 \(term ce.*last good checkpoint: none"):

@@ -14,13 +14,18 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+from transformers import get_linear_schedule_with_warmup
 
 from alembert import distill, parse_config
 from alembert.cli import main
 from alembert.config import DistillConfig, TrainConfig
 from alembert.train.setup import apply_optimizer_settings
-from tests.conftest import make_tokenizer, save_tiny_model, tiny_config, tiny_distill_config, write_sst2
+from tests.conftest import (
+    save_diverging_teacher,
+    save_tiny_model,
+    tiny_distill_config,
+    write_sst2,
+)
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,14 +110,7 @@ def test_a_moved_run_folder_resumes(tmp_path, inputs, capsys):
 
 
 def test_the_nan_advice_is_accepted_by_resume(tmp_path, capsys):
-    torch.manual_seed(0)
-    model_config = tiny_config("bert")
-    model_config.num_labels = 2
-    model = AutoModelForSequenceClassification.from_config(model_config)
-    with torch.no_grad():
-        model.classifier.weight.fill_(float("inf"))
-    model.save_pretrained(tmp_path / "teacher")
-    make_tokenizer(tmp_path / "teacher")
+    save_diverging_teacher(tmp_path / "teacher")
     data = write_sst2(tmp_path / "SST-2", train=16, dev=8)
     path = _write(tmp_path, _config(tmp_path / "teacher", data, tmp_path / "run", learning_rate=1e-3))
     assert main(["distill", str(path)]) == 3
