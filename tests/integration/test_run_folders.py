@@ -146,10 +146,12 @@ def test_a_resumed_optimizer_takes_the_new_learning_rate():
 
 
 def test_two_commands_cannot_share_an_output_folder(tmp_path, inputs):
-    path = _write(tmp_path, _config(*inputs, tmp_path / "run", max_steps=400, save_every=200, eval_every=200))
+    # the first command trains far longer than the test lasts (it is killed at the end), so it holds the folder
+    # for as long as the second command runs, however slow the machine is
+    path = _write(tmp_path, _config(*inputs, tmp_path / "run", max_steps=1_000_000, save_every=500_000, eval_every=500_000))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     command = [sys.executable, "-m", "alembert.cli", "distill", str(path)]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
         while not (tmp_path / "run" / ".alembert.lock").exists():
@@ -158,6 +160,7 @@ def test_two_commands_cannot_share_an_output_folder(tmp_path, inputs):
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert second.returncode == 2, second.stderr
         assert "is in use by another alembert command" in " ".join(second.stderr.split())
+        assert first.poll() is None, "the first command ended before the second one was refused"
     finally:
         first.kill()
         first.wait()
