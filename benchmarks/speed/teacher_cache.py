@@ -104,8 +104,8 @@ def _per_batch(teacher_path: str, args: argparse.Namespace, cache_dir: Path) -> 
     from alembert.config import DataConfig
     from alembert.data.batches import build_train_loader
     from alembert.data.sources import load_task_data
+    from alembert.features.cache_build import build_teacher_cache
     from alembert.features.extract import forward_features
-    from alembert.features.teacher_cache import build_teacher_cache
     from alembert.models.load import load_model, load_tokenizer
     from alembert.tasks.glue import get_task
 

@@ -7,23 +7,24 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
-from alembert import distill, parse_config
+from alembert import ConfigError, distill, parse_config
 from alembert.config import DistillConfig
 from alembert.data.streaming import TextBlockStream
 from tests.conftest import FILLER, POSITIVE, save_tiny_model
 
 
-def _cache_config(teacher: Path, data: Path, output: Path, cache: bool) -> dict:
+def _cache_config(teacher: Path, data: Path, output: Path, cache: bool | str, dtype: str = "float32") -> dict:
     token_match = {"mask": "attention_mask", "loss": "mse"}
     return {
         "task": "sst2",
         "teacher": {
             "path": str(teacher),
             "cache": cache,
-            "cache_dtype": "float32",
+            "cache_dtype": dtype,
             "cache_dir": str(output.parent / "tc"),
         },
         "data": {"train": str(data), "max_length": 32},
@@ -70,14 +71,19 @@ def _assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
 def test_cached_teacher_trains_the_same_student_and_is_reused(tmp_path, sst2_dir):
     teacher = save_tiny_model(tmp_path / "teacher", "bert")
     live = distill(parse_config(DistillConfig, _cache_config(teacher, sst2_dir, tmp_path / "live", cache=False)))
-    cached = distill(parse_config(DistillConfig, _cache_config(teacher, sst2_dir, tmp_path / "cached", cache=True)))
+    # the defaults (auto, auto): the 2-epoch stage reads a float32 cache, the 1-epoch stage runs its teacher live
+    config = _cache_config(teacher, sst2_dir, tmp_path / "cached", cache="auto", dtype="auto")
+    cached = distill(parse_config(DistillConfig, config))
     _assert_same_weights(live.student_dir, cached.student_dir)
     intermediate, prediction = _events(tmp_path / "cached", "teacher_cache")
+    assert intermediate["used"] and intermediate["dtype"] == "float32" and intermediate["passes"] == 2
     assert sorted(intermediate["built"]) == ["attention_scores-4-float32", "hidden-2-float32", "hidden-4-float32"]
-    assert list(prediction["built"]) == ["logits-na-float32"] and prediction["folder"] == intermediate["folder"]
+    assert not prediction["used"] and "reads each example 1 time(s)" in prediction["reason"]
     again = distill(parse_config(DistillConfig, _cache_config(teacher, sst2_dir, tmp_path / "again", cache=True)))
-    assert all(not e["built"] and e["reused"] for e in _events(tmp_path / "again", "teacher_cache"))
-    _assert_same_weights(cached.student_dir, again.student_dir, atol=0)
+    intermediate, prediction = _events(tmp_path / "again", "teacher_cache")
+    assert not intermediate["built"] and len(intermediate["reused"]) == 3
+    assert list(prediction["built"]) == ["logits-na-float32"] and prediction["folder"] == intermediate["folder"]
+    _assert_same_weights(cached.student_dir, again.student_dir)
 
 
 def _stream_config(teacher: Path, corpus: Path, output: Path) -> dict:
@@ -151,3 +157,21 @@ def test_streamed_run_resumes_at_the_saved_reader_position(tmp_path, monkeypatch
     assert seeks == [[positions[1]]]  # seeked to step 6's position; nothing re-read
     assert resumed.metrics["stages"]["general"]["global_step"] == 8
     _assert_same_weights(reference.student_dir, resumed.student_dir, atol=1e-6)
+
+
+def test_a_cache_that_does_not_fit_is_refused_or_skipped(tmp_path, sst2_dir, monkeypatch):
+    import alembert.run.cache_policy as policy
+
+    monkeypatch.setattr(policy, "free_bytes", lambda folder: 2 << 30)  # 2 GB free: 1 GB usable with the headroom
+    monkeypatch.setattr(policy, "HEADROOM_BYTES", (2 << 30) - 1000)  # leaves 1,000 bytes: less than the cache
+    teacher = save_tiny_model(tmp_path / "teacher", "bert")
+    config = parse_config(DistillConfig, _cache_config(teacher, sst2_dir, tmp_path / "refused", cache=True))
+    with pytest.raises(ConfigError, match=r"teacher.cache: .*stage 'intermediate'.* set teacher.cache_dir to a"):
+        distill(config)
+    assert not (tmp_path / "tc").exists() and not (tmp_path / "refused" / "student").exists()
+    config = _cache_config(teacher, sst2_dir, tmp_path / "skipped", cache="auto")
+    distill(parse_config(DistillConfig, config))
+    intermediate, prediction = _events(tmp_path / "skipped", "teacher_cache")
+    assert not intermediate["used"] and "more than half of the free space" in intermediate["reason"]
+    assert any("the teacher runs live instead" in e["message"] for e in _events(tmp_path / "skipped", "note"))
+    assert not (tmp_path / "tc").exists()

@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 
 from alembert.config import DataConfig
 from alembert.data.sources import load_task_data
-from alembert.features.teacher_cache import build_teacher_cache
+from alembert.features.cache_build import build_teacher_cache
 from alembert.models.load import load_model
 from alembert.tasks.glue import get_task
 from tests.conftest import FILLER, POSITIVE, save_tiny_model

@@ -148,7 +148,8 @@ def test_a_resumed_optimizer_takes_the_new_learning_rate():
 def test_two_commands_cannot_share_an_output_folder(tmp_path, inputs):
     # the first command trains far longer than the test lasts (it is killed at the end), so it holds the folder
     # for as long as the second command runs, however slow the machine is
-    path = _write(tmp_path, _config(*inputs, tmp_path / "run", max_steps=1_000_000, save_every=500_000, eval_every=500_000))
+    long_run = {"max_steps": 1_000_000, "save_every": 500_000, "eval_every": 500_000}
+    path = _write(tmp_path, _config(*inputs, tmp_path / "run", **long_run))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     command = [sys.executable, "-m", "alembert.cli", "distill", str(path)]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -13,8 +13,9 @@ from alembert import ConfigError, apply_overrides, parse_config
 from alembert.config import DistillConfig
 from alembert.data.batches import build_train_loader, tokenize_examples
 from alembert.data.readers import Example
+from alembert.features.cache_build import build_teacher_cache
 from alembert.features.extract import forward_features
-from alembert.features.teacher_cache import build_teacher_cache, data_fingerprint, teacher_fingerprint
+from alembert.features.teacher_cache import data_fingerprint, teacher_fingerprint
 from alembert.losses import LOSSES
 from tests.conftest import POSITIVE, save_tiny_model
 
@@ -106,19 +107,25 @@ def _token_weights(mask: torch.Tensor, value: torch.Tensor, axis: int) -> torch.
     return mask.to(value.dtype).reshape(shape)
 
 
-def test_float16_storage_is_close_and_logits_stay_float32(setup, tmp_path):
+@pytest.mark.parametrize(("dtype", "tolerance"), [("float16", (5e-3, 2e-3)), ("bfloat16", (4e-2, 1.6e-2))])
+def test_half_storage_is_close_half_the_size_and_logits_stay_float32(setup, tmp_path, dtype, tolerance):
     _, teacher, tokenizer, dataset = setup
     requested = {("logits", None), ("hidden", 4)}
-    cache, _ = _build(teacher, dataset, tokenizer, tmp_path, dtype="float16", requested=requested)
+    cache, _ = _build(teacher, dataset, tokenizer, tmp_path / dtype, dtype=dtype, requested=requested)
+    full, _ = _build(teacher, dataset, tokenizer, tmp_path / "float32", requested=requested)
     names = sorted(p.name for p in cache.folder.glob("*.bin"))
-    assert names == ["hidden-4-float16.bin", "logits-na-float32.bin"]
+    assert names == [f"hidden-4-{dtype}.bin", "logits-na-float32.bin"]
+    half, whole = (c.folder / f"hidden-4-{d}.bin" for c, d in ((cache, dtype), (full, "float32")))
+    assert half.stat().st_size * 2 == whole.stat().st_size
     batch = next(iter(build_train_loader(dataset, tokenizer, batch_size=8, seed=1)))
     with torch.no_grad():
         live = forward_features(teacher, batch, requested)
     cached = cache.features(batch)
     torch.testing.assert_close(cached.logits, live.logits, atol=1e-6, rtol=1e-6)
     mask = batch["attention_mask"].bool()
-    torch.testing.assert_close(cached.get("hidden", 4)[mask], live.get("hidden", 4)[mask], atol=5e-3, rtol=2e-3)
+    atol, rtol = tolerance
+    got, want = cached.get("hidden", 4)[mask], live.get("hidden", 4)[mask]
+    torch.testing.assert_close(got, want, atol=atol, rtol=rtol)
 
 
 def test_reused_when_unchanged_and_rebuilt_when_stale(setup, tmp_path):

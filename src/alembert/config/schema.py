@@ -195,7 +195,7 @@ class DistillConfig(_Frozen):
                     "student.tokenizer: task mlm masks one tokenizer's pieces; a student vocabulary of its own is "
                     "for GLUE tasks and task embedding"
                 )
-            if self.data.augment is not None or self.teacher.cache:
+            if self.data.augment is not None or self.teacher.cache is True:
                 raise ValueError(
                     "student.tokenizer: not with data.augment or teacher.cache (both store one tokenisation)"
                 )
@@ -218,7 +218,7 @@ class DistillConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check_cache_and_streaming(self) -> DistillConfig:
-        if self.teacher.cache:
+        if self.teacher.cache is True:  # auto decides per stage (alembert.run.cache_policy) and never refuses
             if self.task == "mlm":
                 raise ValueError(
                     "teacher.cache: task: mlm masks its inputs at random every batch, so the teacher's outputs "
@@ -273,7 +273,7 @@ class FinetuneConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check_unused_options(self) -> FinetuneConfig:
-        if self.model.cache:
+        if self.model.cache is True:
             raise ValueError("model.cache: fine-tuning has no teacher whose outputs could be cached")
         if self.data.streaming:
             raise ValueError("data.streaming: fine-tuning reads labelled task data, not a text stream")

@@ -45,18 +45,24 @@ class TeacherConfig(_Frozen):
 
     path: str = Field(description="Local model folder or Hugging Face Hub name.")
     revision: str | None = Field(default=None, description="Hub revision (ignored for local folders).")
-    cache: bool = Field(
-        default=False,
+    cache: bool | Literal["auto"] = Field(
+        default="auto",
         description="Compute the teacher's outputs on the training set once and reuse them across epochs, stages "
-        "and runs (see alembert.features.teacher_cache). Not for task: mlm (its inputs are masked at random).",
+        "and runs (see alembert.features.teacher_cache). auto: wherever the cache is exact and pays off (a stage "
+        "that reads its data more than once; not task: mlm, streamed data, a student tokenizer of its own or a "
+        "token-level match that keeps padding) and fits on disk; true: always, refusing a run it does not fit; "
+        "false: never.",
     )
     cache_dir: str | None = Field(
         default=None,
         description="Where cached teacher outputs live (default <output_dir>/teacher-cache). Runs may share a "
         "folder: entries are keyed by a fingerprint of the teacher's weights, the tokenised data and precision.",
     )
-    cache_dtype: Literal["float16", "float32"] = Field(
-        default="float16", description="Storage type of cached intermediate features (logits stay float32)."
+    cache_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto",
+        description="Storage type of cached intermediate features (logits stay float32). auto: the run's "
+        "precision (bfloat16 under train.mixed_precision: bf16, float16 under fp16, float32 otherwise, which makes "
+        "the cached teacher exact).",
     )
 
 

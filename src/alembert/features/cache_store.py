@@ -22,7 +22,19 @@ from alembert.errors import AlembertError
 from alembert.features.extract import forward_features
 
 
-__all__ = ["INPUTS", "TOKEN_AXES", "Key", "offsets_of", "open_entry", "token_index", "write_entries"]
+__all__ = [
+    "INPUTS",
+    "STORAGE",
+    "TOKEN_AXES",
+    "Key",
+    "decode",
+    "encode",
+    "offsets_of",
+    "open_entry",
+    "probe_shapes",
+    "token_index",
+    "write_entries",
+]
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", "idx")
 # Axes (per example, batch axis removed) that run over tokens and are therefore stored unpadded.
@@ -36,6 +48,27 @@ TOKEN_AXES: dict[str, tuple[int, ...]] = {
     "qkv_relation": (1,),
 }
 Key = tuple[str, int | None]
+# Storage of each cache dtype on disk: numpy has no bfloat16, so its values are kept as their 16 raw bits.
+STORAGE: dict[str, np.dtype] = {
+    "float32": np.dtype("float32"),
+    "float16": np.dtype("float16"),
+    "bfloat16": np.dtype("uint16"),
+}
+
+
+def encode(value: Tensor, dtype: str) -> np.ndarray:
+    """A float tensor as the flat array stored for cache dtype ``dtype`` (see :data:`STORAGE`)."""
+    if dtype == "bfloat16":
+        return value.detach().to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16).reshape(-1)
+    return value.detach().numpy().astype(STORAGE[dtype], copy=False).reshape(-1)
+
+
+def decode(values: np.ndarray, dtype: str) -> Tensor:
+    """Stored values of cache dtype ``dtype`` back as a float32 tensor (flat)."""
+    array = np.array(values)  # a copy: out of the memory map
+    if dtype == "bfloat16":
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16).float()
+    return torch.from_numpy(array).float()
 
 
 def token_index(axes: tuple[int, ...], positions: Tensor) -> tuple[Any, ...]:
@@ -58,13 +91,14 @@ def offsets_of(shape: tuple[int, ...], lengths: np.ndarray) -> np.ndarray:
 
 
 def open_entry(folder: Path, name: str, key: str, lengths: np.ndarray) -> tuple[Any, str]:
-    """``((memmap, shape), "")`` for a complete entry that matches ``key``, else ``(None, reason)``."""
+    """``((memmap, shape, dtype), "")`` for a complete entry that matches ``key``, else ``(None, reason)``."""
     meta_path = folder / f"{name}.json"
     if not meta_path.is_file():
         return None, "not cached yet"
     try:
         meta = json.loads(meta_path.read_text())
-        shape, dtype = tuple(meta["shape"]), np.dtype(meta["dtype"])
+        shape, dtype_name = tuple(meta["shape"]), meta["dtype"]
+        dtype = STORAGE[dtype_name]
     except (OSError, ValueError, KeyError, TypeError) as err:
         return None, f"unreadable metadata ({err})"
     if meta.get("key") != key or meta.get("rows") != len(lengths):
@@ -73,11 +107,15 @@ def open_entry(folder: Path, name: str, key: str, lengths: np.ndarray) -> tuple[
     data_path = folder / f"{name}.bin"
     if not data_path.is_file() or data_path.stat().st_size != expected:
         return None, f"{data_path.name} is missing or not {expected} bytes"
-    return (np.memmap(data_path, dtype=dtype, mode="r", shape=(expected // dtype.itemsize,)), shape), ""
+    return (np.memmap(data_path, dtype=dtype, mode="r", shape=(expected // dtype.itemsize,)), shape, dtype_name), ""
 
 
-def _probe_shapes(teacher: nn.Module, first: Mapping[str, Tensor], keys: list[Key]) -> dict[Key, tuple[int, ...]]:
-    """Per-example shape of each representation, with -1 on the token axes (from one example's forward pass)."""
+def probe_shapes(teacher: nn.Module, first: Mapping[str, Tensor], keys: list[Key]) -> dict[Key, tuple[int, ...]]:
+    """Per-example shape of each representation, with -1 on the token axes (from one example's forward pass).
+
+    Raises:
+        AlembertError: token-level logits were requested (masked-LM logits are not cached).
+    """
     features = forward_features(teacher, first, keys)
     tokens = int(first["attention_mask"].sum())
     shapes = {}
@@ -96,7 +134,7 @@ def _write_features(
     dataset: datasets.Dataset,
     rows: np.ndarray,
     keys: list[Key],
-    outputs: dict[Key, tuple[np.memmap, np.ndarray]],
+    outputs: dict[Key, tuple[np.memmap, np.ndarray, str]],
     collate: DataCollatorWithPadding,
     accelerator: Accelerator,
     batch_size: int,
@@ -111,16 +149,16 @@ def _write_features(
         mask = batch["attention_mask"].bool().cpu()
         for key in keys:
             values, axes = features.get(*key).float().cpu(), TOKEN_AXES[key[0]]
-            data, offsets = outputs[key]
+            data, offsets, dtype = outputs[key]
             for b, row in enumerate(chunk):
                 value = values[b][token_index(axes, mask[b].nonzero().squeeze(1))] if axes else values[b]
-                data[offsets[row] : offsets[row + 1]] = value.numpy().reshape(-1)
+                data[offsets[row] : offsets[row + 1]] = encode(value, dtype)
 
 
 def write_entries(
     teacher: nn.Module,
     dataset: datasets.Dataset,
-    keys: list[Key],
+    shapes: dict[Key, tuple[int, ...]],
     names: dict[Key, str],
     folder: Path,
     key: str,
@@ -129,30 +167,31 @@ def write_entries(
     accelerator: Accelerator,
     batch_size: int,
 ) -> None:
-    """Run the teacher over ``dataset`` (each process its share) into one memory-mapped shard per key.
+    """Run the teacher over ``dataset`` (each process its share) into one memory-mapped shard per key of ``shapes``
+    (per-example shapes from :func:`probe_shapes`).
 
     Shards are written under temporary names and renamed, with their JSON metadata, once every process is done.
     """
     collate = DataCollatorWithPadding(tokenizer)
-    first = collate([{k: v for k, v in dataset[0].items() if k in INPUTS}])
-    with torch.no_grad(), accelerator.autocast():
-        shapes = _probe_shapes(teacher, {k: v.to(accelerator.device) for k, v in first.items()}, keys)
+    keys = list(shapes)
     token = broadcast_object_list([f"{os.getpid()}-{time.time_ns()}"])[0]  # one temporary name for all processes
     temporary = {k: folder / f".{names[k]}.bin.{token}.tmp" for k in keys}
     offsets = {k: offsets_of(shapes[k], lengths) for k in keys}
-    dtypes = {k: np.dtype("float32" if k[0] == "logits" else names[k].rsplit("-", 1)[1]) for k in keys}
+    dtypes = {k: "float32" if k[0] == "logits" else names[k].rsplit("-", 1)[1] for k in keys}
     if accelerator.is_main_process:
         folder.mkdir(parents=True, exist_ok=True)
         for k in keys:
             (folder / f"{names[k]}.json").unlink(missing_ok=True)  # incomplete until rewritten below
-            np.memmap(temporary[k], dtype=dtypes[k], mode="w+", shape=(int(offsets[k][-1]),)).flush()
+            np.memmap(temporary[k], dtype=STORAGE[dtypes[k]], mode="w+", shape=(int(offsets[k][-1]),)).flush()
     accelerator.wait_for_everyone()
     try:
         share = np.array_split(np.arange(len(lengths)), accelerator.num_processes)[accelerator.process_index]
         rows = share[np.argsort(lengths[share], kind="stable")]
-        outputs = {k: (np.memmap(temporary[k], dtype=dtypes[k], mode="r+"), offsets[k]) for k in keys}
+        outputs = {
+            k: (np.memmap(temporary[k], dtype=STORAGE[dtypes[k]], mode="r+"), offsets[k], dtypes[k]) for k in keys
+        }
         _write_features(teacher, dataset, rows, keys, outputs, collate, accelerator, batch_size)
-        for data, _ in outputs.values():
+        for data, _, _ in outputs.values():
             data.flush()
     except BaseException:
         if accelerator.is_main_process:
@@ -163,7 +202,7 @@ def write_entries(
     if accelerator.is_main_process:
         for k in keys:
             os.replace(temporary[k], folder / f"{names[k]}.bin")
-            meta = {"key": key, "rows": len(lengths), "shape": list(shapes[k]), "dtype": dtypes[k].name}
+            meta = {"key": key, "rows": len(lengths), "shape": list(shapes[k]), "dtype": dtypes[k]}
             meta_tmp = folder / f".{names[k]}.json.{token}.tmp"
             meta_tmp.write_text(json.dumps({**meta, "representation": k[0], "layer": k[1]}) + "\n")
             os.replace(meta_tmp, folder / f"{names[k]}.json")

@@ -1,7 +1,8 @@
 """Teacher-output cache: the frozen teacher runs over the training set once; epochs and stages read its outputs.
 
 The teacher is in eval mode (no dropout) and task data is fixed, so its outputs on an example never change; only
-masked-LM data (random masking every batch) is not cacheable, and the config refuses ``teacher.cache`` there.
+masked-LM data (random masking every batch) is not cacheable (see :mod:`alembert.run.cache_policy` for when a
+stage reads the cache).
 
 Layout: ``<cache_dir>/<key>/`` with ``key`` a hash of the teacher's weights and config, the tokenised training
 set (every model input, ``idx`` included) and the mixed-precision mode. Each requested ``(representation,
@@ -19,27 +20,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import datasets
 import numpy as np
 import torch
 import transformers
-from accelerate import Accelerator
 from torch import Tensor, nn
-from transformers import PreTrainedTokenizerBase
 
 from alembert.errors import AlembertError
-from alembert.features.cache_store import INPUTS, TOKEN_AXES, Key, offsets_of, open_entry, token_index, write_entries
+from alembert.features.cache_store import (
+    INPUTS,
+    TOKEN_AXES,
+    Key,
+    decode,
+    offsets_of,
+    token_index,
+)
 from alembert.features.extract import Features
-from alembert.terminal import Phase
 
 
-__all__ = ["CachedOutputs", "TeacherCache", "build_teacher_cache", "data_fingerprint", "teacher_fingerprint"]
+__all__ = ["CachedOutputs", "TeacherCache", "data_fingerprint", "entry_name", "example_index", "teacher_fingerprint"]
 
 _VERSION = 1
 
@@ -66,7 +69,7 @@ def teacher_fingerprint(model: nn.Module, mixed_precision: str = "no") -> str:
     return hasher.hexdigest()
 
 
-def _example_index(dataset: datasets.Dataset) -> tuple[str, np.ndarray, np.ndarray]:
+def example_index(dataset: datasets.Dataset) -> tuple[str, np.ndarray, np.ndarray]:
     """``(fingerprint, idx per row, real tokens per row)`` of a tokenised dataset, read in chunks via Arrow."""
     hasher = hashlib.sha256(f"v{_VERSION}|{len(dataset)}|".encode())
     table = dataset.with_format("arrow")
@@ -91,10 +94,11 @@ def _example_index(dataset: datasets.Dataset) -> tuple[str, np.ndarray, np.ndarr
 
 def data_fingerprint(dataset: datasets.Dataset) -> str:
     """SHA-256 of every model input column of a tokenised dataset (what the teacher reads)."""
-    return _example_index(dataset)[0]
+    return example_index(dataset)[0]
 
 
-def _entry_name(key: Key, dtype: str) -> str:
+def entry_name(key: Key, dtype: str) -> str:
+    """The file name (without suffix) of one cache entry: ``<representation>-<layer|na>-<dtype>``."""
     representation, layer = key
     return f"{representation}-{'na' if layer is None else layer}-{dtype}"
 
@@ -104,7 +108,7 @@ class TeacherCache:
 
     Args:
         folder: the cache folder of this teacher/data/precision key.
-        entries: ``(representation, layer)`` → ``(memmap, per-example shape with -1 on token axes)``.
+        entries: ``(representation, layer)`` → ``(memmap, per-example shape with -1 on token axes, dtype)``.
         idx: the ``idx`` of each dataset row.
         lengths: real tokens of each dataset row.
     """
@@ -112,7 +116,7 @@ class TeacherCache:
     def __init__(
         self,
         folder: Path,
-        entries: Mapping[Key, tuple[np.ndarray, tuple[int, ...]]],
+        entries: Mapping[Key, tuple[np.ndarray, tuple[int, ...], str]],
         idx: np.ndarray,
         lengths: np.ndarray,
     ) -> None:
@@ -121,14 +125,14 @@ class TeacherCache:
         self.lengths = lengths
         self.row_of_idx = np.full(int(idx.max()) + 1 if len(idx) else 0, -1, dtype=np.int64)
         self.row_of_idx[idx] = np.arange(len(idx))
-        self.offsets = {key: offsets_of(shape, lengths) for key, (_, shape) in self.entries.items()}
+        self.offsets = {key: offsets_of(shape, lengths) for key, (_, shape, _) in self.entries.items()}
 
     def example(self, key: Key, row: int) -> Tensor:
         """One row's unpadded feature as float32."""
-        data, shape = self.entries[key]
+        data, shape, dtype = self.entries[key]
         start, end = self.offsets[key][row], self.offsets[key][row + 1]
         n = int(self.lengths[row])
-        return torch.from_numpy(np.array(data[start:end])).reshape([n if s < 0 else s for s in shape]).float()
+        return decode(data[start:end], dtype).reshape([n if s < 0 else s for s in shape])
 
     def features(self, batch: Mapping[str, Tensor]) -> Features:
         """The cached teacher features of ``batch`` (which must carry ``idx``), padded like ``batch``."""
@@ -165,73 +169,3 @@ class TeacherCache:
                 )
             out[b][token_index(axes, positions[b])] = value
         return out
-
-
-def build_teacher_cache(
-    teacher: nn.Module,
-    dataset: datasets.Dataset,
-    requested: Iterable[Key],
-    *,
-    tokenizer: PreTrainedTokenizerBase,
-    cache_dir: Path,
-    dtype: str,
-    accelerator: Accelerator,
-    batch_size: int = 64,
-) -> tuple[TeacherCache, dict[str, Any]]:
-    """Open the cached outputs of ``teacher`` on ``dataset``, computing the entries that are missing or stale.
-
-    Every process computes a contiguous share of the rows into the same files (written to temporary names and
-    renamed by the main process once all are done), then all processes open the complete entries.
-
-    Args:
-        teacher: the frozen teacher, in eval mode, on the accelerator's device.
-        dataset: the tokenised training set (``idx`` identifies an example in the batches).
-        requested: the ``(representation, layer)`` pairs the stage's objective reads from the teacher.
-        tokenizer: pads the teacher's batches.
-        cache_dir: the cache root; entries go to ``<cache_dir>/<key[:20]>/``.
-        dtype: storage of intermediate features (``float16`` or ``float32``); logits are always ``float32``.
-        accelerator: the run's accelerator (device, autocast, processes).
-        batch_size: examples per teacher forward pass while building.
-
-    Returns:
-        The cache and a record for the run log (``folder``, ``reused``, ``built`` with reasons, ``seconds``).
-
-    Raises:
-        AlembertError: the cache cannot be written (full disk, permissions) or ``idx`` values repeat.
-    """
-    started = time.perf_counter()
-    data_key, idx, lengths = _example_index(dataset)
-    if len(np.unique(idx)) != len(idx):
-        raise AlembertError("teacher.cache: the training set's idx values repeat; examples cannot be told apart")
-    key = hashlib.sha256(f"{teacher_fingerprint(teacher, accelerator.mixed_precision)}|{data_key}".encode())
-    key = key.hexdigest()
-    folder = Path(cache_dir) / key[:20]
-    names = {k: _entry_name(k, "float32" if k[0] == "logits" else dtype) for k in sorted(requested, key=str)}
-    entries, missing = {}, {}
-    for k, name in names.items():
-        opened, reason = open_entry(folder, name, key, lengths)
-        if opened is None:
-            missing[k] = reason
-        else:
-            entries[k] = opened
-    if missing:
-        try:
-            with Phase(f"computing the teacher's outputs on {len(idx):,} training examples for the cache"):
-                write_entries(
-                    teacher, dataset, list(missing), names, folder, key, lengths, tokenizer, accelerator, batch_size
-                )
-        except OSError as err:
-            raise AlembertError(
-                f"teacher.cache: could not write {folder} ({err.strerror or err}); free space or set "
-                "teacher.cache_dir elsewhere (or teacher.cache: false)"
-            ) from err
-        for k in missing:
-            entries[k], reason = open_entry(folder, names[k], key, lengths)
-            assert entries[k] is not None, reason
-    record = {
-        "folder": str(folder),
-        "reused": sorted(names[k] for k in names if k not in missing),
-        "built": {names[k]: reason for k, reason in missing.items()},
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    return TeacherCache(folder, entries, idx, lengths), record

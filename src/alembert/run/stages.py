@@ -18,11 +18,11 @@ from alembert.config import DISTRIBUTION_LOSSES, DistillConfig, StageConfig, Tra
 from alembert.data.sources import TaskData
 from alembert.errors import ConfigError
 from alembert.features.packing import choose_packing
-from alembert.features.teacher_cache import build_teacher_cache
 from alembert.models.load import num_layers
 from alembert.models.sentence import SentencePooling
 from alembert.objective.progressive import expand_progressive
 from alembert.objective.terms import DistillationObjective, ResolvedMatch, objective_packing_blocker, resolve_matches
+from alembert.run.cache_policy import open_stage_cache
 from alembert.run.context import RunContext, stage_loader, stage_summary
 from alembert.tasks.task import Task
 from alembert.train.checkpoint import write_json_atomic
@@ -155,19 +155,7 @@ def run_planned_stage(
     )
     saved_tokenizer = student_tokenizer or tokenizer
     eval_fn, main_metric = evaluation if plan.trains_head else (None, None)
-    teacher_cache = None
-    if config.teacher.cache and objective.needs_teacher:  # teacher outputs computed once, read every epoch
-        teacher_cache, record = build_teacher_cache(
-            teacher,
-            data.train,
-            objective.requested("teacher"),
-            tokenizer=tokenizer,
-            cache_dir=Path(config.teacher.cache_dir or run.output_dir / "teacher-cache"),
-            dtype=config.teacher.cache_dtype,
-            accelerator=run.accelerator,
-            batch_size=plan.train.eval_batch_size,
-        )
-        run.log.event("teacher_cache", stage=plan.name, **record)
+    teacher_cache = open_stage_cache(run, config, plan.name, plan.train, objective, teacher, tokenizer, data.train)
     spec = StageSpec(
         plan.name,
         plan.train,
