@@ -142,28 +142,38 @@ class AttentionCapture:
             handle.remove()
         self._handles.clear()
 
+    def reset(self) -> None:
+        """Forget what the hooks stored (a pass whose features were not read, such as an evaluation's)."""
+        self._outputs.clear()
+
     def _hook(self, key: tuple[int, str]):
         def store(_module: nn.Module, _args: tuple, output: Tensor) -> None:
             self._outputs[key] = output
 
         return store
 
-    def features(self) -> dict[tuple[str, int], Tensor]:
-        """The requested tensors, fp32, keyed by ``(representation, layer)``; raises if a hook never fired."""
+    def features(self, attention_mask: Tensor | None = None) -> dict[tuple[str, int], Tensor]:
+        """The requested tensors, fp32, keyed by ``(representation, layer)``; raises if a hook never fired.
+
+        Args:
+            attention_mask: this pass's mask, for hooks installed once for many passes (default: the one given
+                when the capture was made).
+        """
         missing = sorted({f"{layer}.{role}" for layer, role in self.modules if (layer, role) not in self._outputs})
         if missing:
             raise RuntimeError(
                 f"attention capture: hooks on {missing} did not fire during the forward pass "
                 f"({type(self.config).__name__}); the model's module layout is not the expected one"
             )
+        mask = self.attention_mask if attention_mask is None else attention_mask
         features = {}
         with torch.autocast(device_type=next(iter(self._outputs.values())).device.type, enabled=False):
             for representation, layer in self.requested:
-                features[(representation, layer)] = self._compute(representation, int(layer))
+                features[(representation, layer)] = self._compute(representation, int(layer), mask)
         self._outputs.clear()
         return features
 
-    def _compute(self, representation: str, layer: int) -> Tensor:
+    def _compute(self, representation: str, layer: int, attention_mask: Tensor | None) -> Tensor:
         query, key, value = (self._projection(layer, role) for role in "qkv")
         if representation == "qkv_relation":
             return torch.stack([query, key, value], dim=1)
@@ -176,8 +186,8 @@ class AttentionCapture:
             # the bias depends only on key - query distance, so a longer (packed) row's top-left corner is this one
             seq = scores.shape[-1]
             scores = scores + self._outputs[(0, "bias")][:seq, :seq].float().permute(2, 0, 1).unsqueeze(0)
-        if self.attention_mask is not None:
-            padded_keys = ~self.attention_mask.bool()[:, None, None, :]
+        if attention_mask is not None:
+            padded_keys = ~attention_mask.bool()[:, None, None, :]
             scores = scores.masked_fill(padded_keys, torch.finfo(scores.dtype).min)
         return scores if representation == "attention_scores" else scores.softmax(dim=-1)
 

@@ -62,7 +62,7 @@ def _finetune(config: FinetuneConfig, resume: bool, changes: Changes) -> Distill
     loader = stage_loader(data.train, tokenizer, config.data, config.train, run.accelerator)
     result = run_stage(
         StageInputs(run.accelerator, model, None, objective, loader, run.log),
-        StageSpec("finetune", config.train, stage_dir, eval_fn, main_metric, resume),
+        StageSpec("finetune", config.train, stage_dir, eval_fn, main_metric, resume, max_length=config.data.max_length),
     )
     metrics = final_metrics(result, config.train)
     if metrics is None:

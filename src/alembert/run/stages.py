@@ -165,6 +165,7 @@ def run_planned_stage(
         run.resume,
         snapshot_steps=tuple(plan.train.snapshot_steps),
         save_snapshot=lambda model, folder: (model.save_pretrained(folder), saved_tokenizer.save_pretrained(folder)),
+        max_length=config.data.max_length,
     )
     inputs = StageInputs(run.accelerator, student, teacher, objective, loader, run.log, teacher_cache)
     result = run_stage(inputs, spec)

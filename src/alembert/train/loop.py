@@ -12,6 +12,7 @@ from alembert.data.paired import student_view
 from alembert.data.streaming import stream_positions
 from alembert.features.extract import forward_features
 from alembert.train.checkpoint import atomic_folder, load_weights, save_best_weights, save_training_state
+from alembert.train.compiled import TrainingStep
 from alembert.train.control import (
     LaggedLoss,
     StopRequest,
@@ -91,6 +92,7 @@ class StageTrainer:
         self.requested_student, self.requested_teacher = objective.requested("student"), objective.requested("teacher")
         if objective.task_loss_weight > 0:
             self.requested_student.add(("logits", None))
+        self.step = TrainingStep(stage, self.eager_step, self.requested_student, self.requested_teacher)
 
     def fit(self) -> StageResult:
         """Run the stage to its last step (or a stop request), then end on the selected weights."""
@@ -110,7 +112,7 @@ class StageTrainer:
                     batches = accelerator.skip_first_batches(stage.loader, state.batches_in_epoch)
                 for batch in batches:
                     with accelerator.accumulate(stage.student, stage.objective):
-                        loss, terms = stage.objective(*self.features(batch), batch)
+                        loss, terms = self.step(batch)
                         accelerator.backward(loss)
                         if accelerator.sync_gradients:
                             accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
@@ -164,6 +166,10 @@ class StageTrainer:
         self.examples += batch["input_ids"].shape[0] * self.accelerator.num_processes
         mask = batch.get("attention_mask")
         self.tokens += mask.sum() if mask is not None else batch["input_ids"].numel()
+
+    def eager_step(self, batch: dict) -> tuple:
+        """The loss and its terms for one batch, run eagerly (``train.compile: never``)."""
+        return self.stage.objective(*self.features(batch), batch)
 
     def features(self, batch: dict) -> tuple:
         """Student features (with grad) and teacher features (frozen, no grad) for one batch."""
@@ -245,6 +251,7 @@ class StageTrainer:
         """Close the bar, load the selected weights and summarise the stage."""
         self.progress.stop()
         seconds = self.timer.elapsed()
+        self.step.close()
         if self.stage.pack_teacher or self.stage.pack_student:
             self.log.event("packed_batches", stage=self.spec.name, **self.packed)
         self.accelerator.wait_for_everyone()

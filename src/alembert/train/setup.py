@@ -35,6 +35,7 @@ __all__ = [
     "StageInputs",
     "StageSpec",
     "apply_optimizer_settings",
+    "compile_setting",
     "build_optimizer",
     "freeze_except",
     "prepare_stage",
@@ -56,6 +57,8 @@ class StageSpec:
         resume: continue from the newest complete checkpoint in ``stage_dir``.
         snapshot_steps: optimizer steps after which the student is also kept in ``snapshots/step-N``.
         save_snapshot: writes the (unwrapped) student into a folder (default ``save_pretrained``).
+        max_length: the longest a batch can be (``data.max_length``): the last length bucket of a compiled step
+            (:mod:`alembert.train.compiled`).
     """
 
     name: str
@@ -66,6 +69,7 @@ class StageSpec:
     resume: bool = False
     snapshot_steps: tuple[int, ...] = ()
     save_snapshot: Callable[[nn.Module, Path], None] | None = None
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,21 @@ def apply_optimizer_settings(
     inner._last_lr = [group["lr"] for group in groups]
 
 
+def compile_setting(setting: str, device_type: str, pack_sequences: str) -> tuple[bool | None, str]:
+    """``(compile?, why)`` for a stage: ``True``/``False``, or ``None`` where the CPU probe decides (``auto``)."""
+    if setting == "never":
+        return False, "train.compile: never"
+    if setting == "always":
+        return True, "train.compile: always"
+    if pack_sequences == "always":
+        return False, "train.pack_sequences: always (packed batches have no fixed shapes to compile for)"
+    if device_type == "cuda":
+        return True, "auto: CUDA"
+    if device_type != "cpu":
+        return False, f"auto: compiles on CUDA and, after a timed probe, on CPU; not on {device_type}"
+    return None, "auto: CPU, decided by a timed probe"
+
+
 def _total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
     if cfg.max_steps is not None:
         return cfg.max_steps
@@ -215,12 +234,12 @@ def prepare_stage(inputs: StageInputs, spec: StageSpec) -> PreparedStage:
     base = inputs.objective
     runs_teacher = inputs.teacher is not None and inputs.teacher_cache is None and base.needs_teacher
     device = accelerator.device.type
+    # a compiled step pads batches to length buckets instead (auto on CPU packs for the eager step it may keep)
+    pack = "never" if compile_setting(cfg.compile, device, cfg.pack_sequences)[0] else cfg.pack_sequences
     pack_teacher = runs_teacher and choose_packing(
-        cfg.pack_sequences, device, inputs.teacher, base.packing_blocker("teacher"), "teacher"
+        pack, device, inputs.teacher, base.packing_blocker("teacher"), "teacher"
     )
-    pack_student = choose_packing(
-        cfg.pack_sequences, device, inputs.student, base.packing_blocker("student"), "student"
-    )
+    pack_student = choose_packing(pack, device, inputs.student, base.packing_blocker("student"), "student")
     inputs.log.event("packing", stage=spec.name, teacher=pack_teacher, student=pack_student)
     return PreparedStage(
         inputs, spec, student, objective, optimizer, scheduler, loader, stream, state, total_steps, runs_teacher,
