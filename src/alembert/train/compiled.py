@@ -276,17 +276,17 @@ def _capture(model: nn.Module, requested: set) -> AttentionCapture | None:
 
 
 def _install_output_hooks(model: nn.Module | None) -> None:
-    """Install the hooks with which transformers records hidden states now: installing them takes a lock, which
-    would break the compiled graph on its first call."""
+    """Install now the hooks with which transformers records hidden states (on the base model, as its first forward
+    pass would): installing them takes a lock, which would break the compiled graph on its first call."""
     if model is None:
         return
     try:
         from transformers.utils.output_capturing import maybe_install_capturing_hooks
     except ImportError:  # an older transformers: nothing to install
         return
-    for module in getattr(model, "module", model).modules():
-        if isinstance(module, PreTrainedModel):
-            try:
-                maybe_install_capturing_hooks(module)
-            except (AttributeError, KeyError, TypeError):  # a model that records nothing
-                continue
+    base = getattr(getattr(model, "module", model), "base_model", None)
+    if isinstance(base, PreTrainedModel):
+        try:
+            maybe_install_capturing_hooks(base)
+        except (AttributeError, KeyError, TypeError):  # a model that records nothing
+            return
