@@ -5,6 +5,7 @@
 #                 typing-inspection, textbrewer), for its Python 3.12
 #   .gpu/teacher  the fine-tuned full-SST-2 teacher (runs/sst2-full-teacher/model) saved in fp16, with its tokenizer
 #   .gpu/SST-2    train.tsv and dev.tsv of GLUE SST-2
+# QUICK=1 (PYTHON=.venv/bin/python) dry-runs the compiled-step benchmark on CPU at tiny shapes instead.
 # Results (at most 8 files) go to $OUT; every step has its own time limit so one slow step cannot eat the others.
 set -u
 OUT=${OUT:-/tmp/alembert-gpu}
@@ -12,6 +13,15 @@ mkdir -p "$OUT"
 LOG="$OUT/device_checks.log"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 step() { echo "=== $1 $(date +%T)" | tee -a "$LOG"; }
+PYTHON=${PYTHON:-python3}
+if [ "${QUICK:-0}" = 1 ]; then  # a dry run on CPU (no .gpu needed): the new steps at tiny shapes
+  export PYTHONPATH=$PWD/src:$PWD OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  step "compiled step, QUICK dry run (issue 14)"
+  QUICK=1 timeout 600 "$PYTHON" -m benchmarks.speed.compiled_step --output "$OUT/compiled_step_quick.json" >> "$LOG" 2>&1
+  status=$?
+  step done
+  exit $status
+fi
 step install
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl \
   >> "$LOG" 2>&1 || exit 1
@@ -36,6 +46,8 @@ step "textbrewer fp32, packed (issue 3: does packing pay on a GPU?)"
 #   (timeout 100 python3 -m benchmarks.speed.gpu_shapes --rounds 3 --runs 20 --output "$OUT/gpu_shapes.json")
 #   timeout 150 python3 -m alembert.cli distill benchmarks/experiments/sst2_full/distill.yaml --set teacher.path=.gpu/teacher \
 #     --set data.train=.gpu/SST-2 --set train.mixed_precision=bf16 --set bench_latency=false --output /tmp/sst2-gpu
+step "compiled step: general distillation 256x128 bf16, eager and compiled side by side (issue 14)"
+(timeout 300 python3 -m benchmarks.speed.compiled_step --output "$OUT/compiled_step.json") >> "$LOG" 2>&1
 step "pytest -m gpu"
 timeout 60 python3 -m pytest -q -m gpu tests/gpu -p no:cacheprovider >> "$LOG" 2>&1
 step done
