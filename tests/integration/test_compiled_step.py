@@ -61,10 +61,10 @@ def pair(tmp_path_factory):
             "matches": resolve_matches(stage, teacher.config, student.config)}  # fmt: skip
 
 
-def _inputs(pair, name: str, **train) -> tuple[StageInputs, StageSpec]:
+def _inputs(pair, name: str, *, cpu: bool = True, **train) -> tuple[StageInputs, StageSpec]:
     set_seed(0)
     teacher, student = pair["teacher"], copy.deepcopy(pair["student"])
-    accelerator = Accelerator(cpu=True)
+    accelerator = Accelerator(cpu=cpu)
     objective = DistillationObjective(pair["matches"], 1.0, teacher.config, student.config)
     loader = build_train_loader(pair["dataset"], pair["tokenizer"], batch_size=16, seed=0)
     folder = pair["root"] / name
@@ -75,8 +75,8 @@ def _inputs(pair, name: str, **train) -> tuple[StageInputs, StageSpec]:
     return StageInputs(accelerator, student, teacher, objective, loader, log), spec
 
 
-def _run(pair, name: str, **train) -> dict:
-    inputs, spec = _inputs(pair, name, **train)
+def _run(pair, name: str, *, cpu: bool = True, **train) -> dict:
+    inputs, spec = _inputs(pair, name, cpu=cpu, **train)
     run_stage(inputs, spec)
     events = [json.loads(line) for line in (spec.stage_dir.parent / "log.jsonl").read_text().splitlines()]
     return {"student": inputs.student, "events": events}
