@@ -38,7 +38,7 @@ __all__ = ["CompiledStep", "TrainingStep"]
 
 Step = Callable[[Mapping[str, Tensor]], tuple[Tensor, dict[str, Tensor]]]
 PROBE_STEPS = 3  # timed steps of each kind
-MIN_EAGER_SECONDS = 60.0  # a stage whose eager steps take less is not worth a compile (tens of seconds on a CPU)
+MIN_EAGER_SECONDS = 600.0  # a shorter stage is not probed: a compile takes minutes on a CPU, lost if eager wins
 SPEED_MARGIN = 0.95  # compiled must take at most this share of the eager step
 _AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -166,7 +166,16 @@ class TrainingStep:
         """``(loss, terms)`` of ``batch`` (the first batch of ``auto`` on CPU runs the probe first)."""
         if self.use is None:
             self._probe(batch)
-        return self.compiled(batch) if self.use else self.eager(batch)
+        if not self.use:
+            return self.eager(batch)
+        if self.compiled.graphs or self.always:
+            return self.compiled(batch)
+        try:  # auto's first compiled call: a model the compiler cannot handle trains eagerly
+            return self.compiled(batch)
+        except Exception as err:  # noqa: BLE001 (any compiler error)
+            self.use = False
+            self._record(f"auto: compile failed ({_first_line(err)})")
+            return self.eager(batch)
 
     def _record(self, reason: str, **probe: float) -> None:
         values = {"compiled": bool(self.use), "reason": reason}
@@ -186,15 +195,12 @@ class TrainingStep:
         parameters = [p for group in stage.optimizer.param_groups for p in group["params"]]
         try:
             eager = _time_steps(self.eager, batch, parameters, PROBE_STEPS + 1)[1:]
-            estimate = statistics.median(eager) * stage.total_steps * stage.spec.cfg.gradient_accumulation_steps
+            remaining = stage.total_steps - stage.state.global_step
+            estimate = statistics.median(eager) * remaining * stage.spec.cfg.gradient_accumulation_steps
             if estimate < MIN_EAGER_SECONDS:
-                use, reason = (
-                    False,
-                    (
-                        f"auto: the stage's {stage.total_steps} steps take about {estimate:.0f} s eager, too few to "
-                        "repay a compile (probe not run)"
-                    ),
-                )
+                use = False
+                reason = f"auto: the stage's {remaining} steps take about {estimate:.0f} s eager, too few to repay a "
+                reason += "compile (probe not run)"
                 probe = {"eager_step_ms": round(statistics.median(eager) * 1e3, 3)}
             else:
                 use, reason, probe = self._timed_probe(batch, parameters, eager)
@@ -211,9 +217,8 @@ class TrainingStep:
         begin = time.perf_counter()
         try:
             _time_steps(self.compiled, batch, parameters, 2)  # compile, then the backward's first run
-        except Exception as err:  # a compiler missing or failing: auto trains eagerly
-            message = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-            return False, f"auto: compile failed ({type(err).__name__}: {message})", {}
+        except Exception as err:  # noqa: BLE001 (a compiler missing or failing: auto trains eagerly)
+            return False, f"auto: compile failed ({_first_line(err)})", {}
         compile_seconds = time.perf_counter() - begin
         compiled = []
         for _ in range(PROBE_STEPS):  # taking turns, so both see the same machine load
@@ -257,6 +262,11 @@ def _time_steps(step: Step, batch: Mapping[str, Tensor], parameters: list, count
         for parameter in parameters:
             parameter.grad = None
     return seconds
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:200]}" if text else type(err).__name__
 
 
 def _synchronize(device: torch.device) -> None:
