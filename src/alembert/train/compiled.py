@@ -197,6 +197,8 @@ class TrainingStep:
             eager = _time_steps(self.eager, batch, parameters, PROBE_STEPS + 1)[1:]
             remaining = stage.total_steps - stage.state.global_step
             estimate = statistics.median(eager) * remaining * stage.spec.cfg.gradient_accumulation_steps
+            if stage.inputs.accelerator.num_processes > 1:  # every process probes, or none
+                estimate = broadcast_object_list([estimate])[0]
             if estimate < MIN_EAGER_SECONDS:
                 use = False
                 reason = f"auto: the stage's {remaining} steps take about {estimate:.0f} s eager, too few to repay a "

@@ -88,6 +88,7 @@ class StageTrainer:
         self.tokens = torch.zeros((), dtype=torch.long, device=self.accelerator.device)  # no host sync a step
         self.step_values: dict[int, tuple[float, torch.Tensor]] = {}  # lr and tokens of a step, until reported
         self.packed = {"teacher": 0, "student": 0}  # batches that ran packed (little padding runs padded)
+        self.packed_now = {"teacher": False, "student": False}  # the last forward pass's (a probe's is not counted)
         objective = stage.inputs.objective
         self.requested_student, self.requested_teacher = objective.requested("student"), objective.requested("teacher")
         if objective.task_loss_weight > 0:
@@ -161,6 +162,9 @@ class StageTrainer:
     def count(self, batch: dict) -> None:
         """Book one micro-batch: examples, real tokens and, for a stream, where its reader continues."""
         self.state.batches_in_epoch += 1
+        for side, packed in self.packed_now.items():
+            self.packed[side] += packed
+            self.packed_now[side] = False
         if self.stage.stream is not None:
             self.position = stream_positions(batch)
         self.examples += batch["input_ids"].shape[0] * self.accelerator.num_processes
@@ -182,12 +186,12 @@ class StageTrainer:
                 teacher_features = forward_features(
                     inputs.teacher, batch, self.requested_teacher, pack=stage.pack_teacher
                 )
-            self.packed["teacher"] += teacher_features.packing is not None
+            self.packed_now["teacher"] = teacher_features.packing is not None
         student_batch = student_view(batch)  # its own tokens when it has a vocabulary of its own
         student_features = forward_features(
             stage.student, student_batch, self.requested_student, pack=stage.pack_student
         )
-        self.packed["student"] += student_features.packing is not None
+        self.packed_now["student"] = student_features.packing is not None
         return student_features, teacher_features
 
     def tokens_so_far(self, counted: torch.Tensor | None = None) -> int:
