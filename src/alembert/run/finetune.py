@@ -60,10 +60,10 @@ def _finetune(config: FinetuneConfig, resume: bool, changes: Changes) -> Distill
     stage_dir = output_dir / "checkpoints" / "finetune"
     objective = DistillationObjective([], 1.0, model.config, model.config)
     loader = stage_loader(data.train, tokenizer, config.data, config.train, run.accelerator)
-    result = run_stage(
-        StageInputs(run.accelerator, model, None, objective, loader, run.log),
-        StageSpec("finetune", config.train, stage_dir, eval_fn, main_metric, resume, max_length=config.data.max_length),
+    spec = StageSpec(
+        "finetune", config.train, stage_dir, eval_fn, main_metric, resume, max_length=config.data.max_length
     )
+    result = run_stage(StageInputs(run.accelerator, model, None, objective, loader, run.log), spec)
     metrics = final_metrics(result, config.train)
     if metrics is None:
         metrics = eval_fn(model) if eval_fn is not None else {}
