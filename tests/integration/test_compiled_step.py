@@ -18,10 +18,12 @@ from transformers import AutoModelForSequenceClassification
 from alembert.config import StageConfig, TrainConfig
 from alembert.data.batches import build_train_loader, tokenize_examples
 from alembert.data.readers import read_examples
-from alembert.features.extract import model_inputs
+from alembert.features.extract import Features, forward_features, model_inputs
+from alembert.features.teacher_cache import CachedOutputs
 from alembert.objective.terms import DistillationObjective, resolve_matches
 from alembert.tasks.glue import get_task
 from alembert.train import compiled as compiled_module
+from alembert.train.buckets import pad_to_buckets
 from alembert.train.compiled import CompiledStep
 from alembert.train.loop import StageInputs, StageSpec, run_stage
 from alembert.train.runlog import RunLog
@@ -152,3 +154,27 @@ def test_the_compiled_step_is_one_graph_with_hooked_attention(pair):
     explained = torch._dynamo.explain(step._forward)(teacher_inputs, student_inputs, None, batch, batch)
     step.close()
     assert explained.graph_count == 1 and explained.graph_break_count == 0, explained.break_reasons
+
+
+def test_cached_teacher_features_enter_the_compiled_step_without_breaks_or_recompiles(pair):
+    inputs, spec = _inputs(pair, "cached", compile="always")
+    stage = prepare_stage(inputs, spec)
+    objective = inputs.objective
+    step = CompiledStep(stage, objective.requested("student") | {("logits", None)}, set())
+    batches = list(stage.loader)[:2]
+    graphs = []
+
+    def count(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+
+    traced = torch.compile(step._forward, backend=count, dynamic=False)
+    for batch in batches:  # a new Features object of the same layout each step, as a cache gives
+        batch = pad_to_buckets(batch, step.buckets, 0)
+        with torch.no_grad():
+            cached = forward_features(inputs.teacher, batch, objective.requested("teacher"))
+        cached = Features(CachedOutputs(cached.logits, cached.outputs.hidden_states), cached.captured)
+        loss, _ = traced(None, model_inputs(stage.student, batch), cached, batch, batch)
+        assert torch.isfinite(loss)
+    step.close()
+    assert len(graphs) == 1  # one graph, reused for the second batch's features
