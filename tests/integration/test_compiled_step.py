@@ -137,6 +137,8 @@ def test_auto_probe_times_both_steps_and_keeps_the_training_exact(pair, runs, mo
     chosen = _event(auto, "compile")
     assert chosen["eager_step_ms"] > 0 and chosen["compiled_step_ms"] > 0 and chosen["compile_seconds"] > 0
     assert "CPU probe" in chosen["reason"]
+    if chosen["compiled"]:  # compiled anew for this stage, not counted against the earlier stages' versions
+        assert _event(auto, "compile_end")["graphs"] == 1
     reference = runs["always"] if chosen["compiled"] else runs["never"]
     assert _losses(auto) == _losses(reference) or chosen["compiled"]
     for name, value in reference["student"].state_dict().items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import types
 from collections.abc import Callable, Mapping
 
 import torch
@@ -73,7 +74,8 @@ class CompiledStep:
         self.cuda_graphs = device == "cuda" and bool(self.buckets)
         self.graphs, self.shapes, self.limit = 0, set(), None
         self.amp = _AMP.get(self.accelerator.mixed_precision)
-        self.compiled = torch.compile(self._forward, backend=self._backend, dynamic=False if self.buckets else None)
+        forward = _own_code(self._forward)  # compiled versions and the recompile limit are per code object
+        self.compiled = torch.compile(forward, backend=self._backend, dynamic=False if self.buckets else None)
 
     @property
     def mode(self) -> str:
@@ -264,6 +266,15 @@ def _time_steps(step: Step, batch: Mapping[str, Tensor], parameters: list, count
         for parameter in parameters:
             parameter.grad = None
     return seconds
+
+
+def _own_code(method: Callable) -> Callable:
+    """``method`` bound to a copy of its function's code: a new stage's step does not count the compiled versions
+    of an earlier one's (dynamo keeps them, and counts them against the limit, on the code object)."""
+    function = method.__func__
+    code = function.__code__.replace()
+    copy = types.FunctionType(code, function.__globals__, function.__name__, function.__defaults__)
+    return types.MethodType(copy, method.__self__)
 
 
 def _first_line(err: Exception) -> str:

@@ -157,6 +157,7 @@ class StageTrainer:
             self.report(self.lagged.pop())
         finally:
             stop.uninstall()
+            self.step.close()  # also when stopped: no hook stays on the models
         return self.finish()
 
     def count(self, batch: dict) -> None:
@@ -255,7 +256,6 @@ class StageTrainer:
         """Close the bar, load the selected weights and summarise the stage."""
         self.progress.stop()
         seconds = self.timer.elapsed()
-        self.step.close()
         if self.stage.pack_teacher or self.stage.pack_student:
             self.log.event("packed_batches", stage=self.spec.name, **self.packed)
         self.accelerator.wait_for_everyone()
