@@ -49,7 +49,12 @@ def _config(teacher: str, data: str, output: Path, cache: bool, args: argparse.N
     token = {"mask": "attention_mask"}
     return {
         "task": "sst2",
-        "teacher": {"path": teacher, "cache": cache, "cache_dir": str(output.parent / "teacher-cache")},
+        "teacher": {
+            "path": teacher,
+            "cache": cache,
+            "cache_dtype": "float16",
+            "cache_dir": str(output.parent / "teacher-cache"),
+        },
         "student": {"init": "random", "num_layers": 2, "hidden_size": 192, "num_heads": 12, "intermediate_size": 768},
         "data": {"train": data, "max_length": 64, "max_train_samples": args.examples, "max_eval_samples": 32},
         "train": {"epochs": args.epochs, "batch_size": 32, "eval_batch_size": 128, "seed": 0, "log_every": 1000},

@@ -151,7 +151,7 @@ def test_the_graph_sees_the_package():
     assert Edge("alembert.run.distill", "alembert.run.context", 0, False) in {
         Edge(e.source, e.target, 0, e.deferred) for e in edges
     }
-    assert any(e.deferred and e.source == "alembert.cli" for e in edges)
+    assert any(e.deferred and e.source.startswith("alembert.cli") for e in edges)
 
 
 def test_no_import_cycle_among_module_level_imports():
