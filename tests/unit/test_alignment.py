@@ -100,3 +100,21 @@ def test_student_embeddings_start_from_the_teachers_pieces(two_tokenizers):
     narrow = torch.nn.Embedding(11, 3)
     narrow_model = type("M", (), {"get_input_embeddings": lambda self: narrow})()
     assert init_embeddings_from_teacher(narrow_model, teacher_model, student_tok, teacher_tok) == 0  # widths differ
+
+
+def test_aligned_words_compile_to_one_graph_with_the_same_masked_mean():
+    from alembert.losses import LOSSES
+
+    torch.manual_seed(0)
+    student, teacher = torch.randn(2, 6, 4), torch.randn(2, 5, 4)
+    student_ids = torch.tensor([[-1, 0, 0, 1, 2, -1], [-1, 0, 1, -1, -1, -1]])
+    teacher_ids = torch.tensor([[-1, 0, 1, 2, -1], [-1, 0, 0, 1, -1]])
+
+    def loss(s, t, sid, tid):
+        s_words, t_words, mask = aligned_words(s, t, sid, tid)
+        return LOSSES["mse"](s_words, t_words, mask=mask)
+
+    explained = torch._dynamo.explain(loss)(student, teacher, student_ids, teacher_ids)
+    assert explained.graph_count == 1 and explained.graph_break_count == 0  # no host read of the word count
+    compiled = torch.compile(loss, backend="eager", fullgraph=True)(student, teacher, student_ids, teacher_ids)
+    torch.testing.assert_close(compiled, loss(student, teacher, student_ids, teacher_ids))

@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
 
@@ -85,7 +86,10 @@ def aligned_words(
     Returns:
         ``(student_words, teacher_words, mask)``: ``(batch, words, dim)`` twice and ``(batch, words)`` bool.
     """
-    num_words = int(max(student_word_ids.max().item(), teacher_word_ids.max().item(), 0)) + 1
+    if torch.compiler.is_compiling():  # a bound known from the shapes (no host sync, no shape read from data)
+        num_words = max(student_word_ids.shape[1], teacher_word_ids.shape[1])  # a word has at least one piece
+    else:
+        num_words = int(max(student_word_ids.max().item(), teacher_word_ids.max().item(), 0)) + 1
     student_words, student_present = word_pool(student_hidden, student_word_ids.to(student_hidden.device), num_words)
     teacher_words, teacher_present = word_pool(teacher_hidden, teacher_word_ids.to(teacher_hidden.device), num_words)
     return student_words, teacher_words, student_present & teacher_present
