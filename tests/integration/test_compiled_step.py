@@ -7,6 +7,7 @@ Compiling is slow on a CPU (tens of seconds), so the compiled runs are made once
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -63,7 +64,7 @@ def pair(tmp_path_factory):
             "matches": resolve_matches(stage, teacher.config, student.config)}  # fmt: skip
 
 
-def _inputs(pair, name: str, *, cpu: bool = True, **train) -> tuple[StageInputs, StageSpec]:
+def _inputs(pair, name: str, *, cpu: bool = True, max_length: int = 32, **train) -> tuple[StageInputs, StageSpec]:
     set_seed(0)
     teacher, student = pair["teacher"], copy.deepcopy(pair["student"])
     accelerator = Accelerator(cpu=cpu)
@@ -73,7 +74,7 @@ def _inputs(pair, name: str, *, cpu: bool = True, **train) -> tuple[StageInputs,
     folder.mkdir()
     log = RunLog(folder / "log.jsonl", accelerator)
     cfg = TrainConfig(max_steps=STEPS, learning_rate=1e-3, log_every=1, warmup_ratio=0.0, **train)
-    spec = StageSpec("s", cfg, folder / "stage", max_length=32)
+    spec = StageSpec("s", cfg, folder / "stage", max_length=max_length)
     return StageInputs(accelerator, student, teacher, objective, loader, log), spec
 
 
@@ -180,3 +181,30 @@ def test_cached_teacher_features_enter_the_compiled_step_without_breaks_or_recom
         assert torch.isfinite(loss)
     step.close()
     assert len(graphs) == 1  # one graph, reused for the second batch's features
+
+
+@pytest.mark.parametrize("bucketed", [True, False])
+def test_recompiles_are_bounded_whatever_the_batch_lengths(pair, monkeypatch, bucketed):
+    def trace_only(self, graph, example_inputs):  # count compilations without running the compiler
+        self.graphs += 1
+        return graph.forward
+
+    monkeypatch.setattr(CompiledStep, "_backend", trace_only)
+    matches = pair["matches"]
+    if not bucketed:  # a term that reads padding: no buckets, dynamic shapes
+        matches = [dataclasses.replace(matches[0], mask="none"), *matches[1:]]
+    inputs, spec = _inputs({**pair, "matches": matches}, f"bounded-{bucketed}", max_length=64, compile="always")
+    stage = prepare_stage(inputs, spec)
+    objective = inputs.objective
+    step = CompiledStep(stage, objective.requested("student") | {("logits", None)}, objective.requested("teacher"))
+    batch = next(iter(stage.loader))
+    for length in (13, 20, 31, 33, 50, 64):
+        extra = length - batch["input_ids"].shape[1]
+        longer = {k: torch.nn.functional.pad(v, (0, extra)) if v.ndim == 2 else v for k, v in batch.items()}
+        loss, _ = step(longer)
+        assert torch.isfinite(loss)
+    step.close()
+    if bucketed:
+        assert step.buckets == (32, 64) and sorted(step.shapes) == [((16, 32),), ((16, 64),)] and step.graphs == 2
+    else:
+        assert step.buckets == () and len(step.shapes) == 6 and step.graphs <= 2  # one static, then one dynamic
