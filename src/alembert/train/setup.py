@@ -35,8 +35,8 @@ __all__ = [
     "StageInputs",
     "StageSpec",
     "apply_optimizer_settings",
-    "compile_setting",
     "build_optimizer",
+    "compile_setting",
     "freeze_except",
     "prepare_stage",
 ]
