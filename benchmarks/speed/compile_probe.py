@@ -26,7 +26,7 @@ from alembert.data.batches import build_train_loader, tokenize_examples
 from alembert.data.readers import read_examples
 from alembert.objective.terms import DistillationObjective, resolve_matches
 from alembert.tasks.glue import get_task
-from alembert.train import compiled
+from alembert.train import step_choice as compiled
 from alembert.train.loop import StageInputs, StageSpec, StageTrainer
 from alembert.train.runlog import RunLog
 from alembert.train.setup import prepare_stage

@@ -23,7 +23,7 @@ from alembert.features.extract import Features, forward_features, model_inputs
 from alembert.features.teacher_cache import CachedOutputs
 from alembert.objective.terms import DistillationObjective, resolve_matches
 from alembert.tasks.glue import get_task
-from alembert.train import compiled as compiled_module
+from alembert.train import step_choice as compiled_module
 from alembert.train.buckets import pad_to_buckets
 from alembert.train.compiled import CompiledStep
 from alembert.train.loop import StageInputs, StageSpec, run_stage

@@ -302,7 +302,7 @@ class TrainConfig(_Frozen):
         description="Run each training step (teacher forward, student forward and backward, every loss term) "
         "through torch.compile, batches padded to length buckets (multiples of 32 up to data.max_length). auto: on "
         "CUDA; on CPU where a timed probe at the stage's start shows the compiled step faster (see "
-        "alembert.train.compiled); never: the eager step.",
+        "alembert.train.step_choice); never: the eager step.",
     )
     select: Literal["best", "last"] = Field(default="best", description="Which weights end the stage.")
     report_to: list[Tracker] = Field(

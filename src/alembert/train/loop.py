@@ -12,7 +12,6 @@ from alembert.data.paired import student_view
 from alembert.data.streaming import stream_positions
 from alembert.features.extract import forward_features
 from alembert.train.checkpoint import atomic_folder, load_weights, save_best_weights, save_training_state
-from alembert.train.compiled import TrainingStep
 from alembert.train.control import (
     LaggedLoss,
     StopRequest,
@@ -30,6 +29,7 @@ from alembert.train.setup import (
     freeze_except,
     prepare_stage,
 )
+from alembert.train.step_choice import TrainingStep
 
 
 __all__ = [
