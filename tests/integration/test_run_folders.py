@@ -202,8 +202,18 @@ def test_a_run_written_before_a_setting_existed_resumes(tmp_path, inputs):
     saved_path = tmp_path / "run" / "config.yaml"
     saved = yaml.safe_load(saved_path.read_text())
     del saved["teacher"]["cache_dtype"]  # as written before the setting existed (its default is not None)
+    del saved["train"]["compile"]
     saved_path.write_text(yaml.safe_dump(saved))
     assert check_same_config(tmp_path / "run", config) == {}
+    # a setting whose default changed since, on how the run computes (cache, compile), is recorded, not refused
+    saved["teacher"].update(cache=False, cache_dtype="float16")
+    saved["train"]["compile"] = "never"
+    saved_path.write_text(yaml.safe_dump(saved))
+    assert check_same_config(tmp_path / "run", config) == {
+        "teacher.cache": (False, "auto"),
+        "teacher.cache_dtype": ("float16", "auto"),
+        "train.compile": ("never", "auto"),
+    }
     saved["train"]["learning_rate"] = 1.0
     saved_path.write_text(yaml.safe_dump(saved))
     with pytest.raises(ConfigError, match="train.learning_rate"):

@@ -25,6 +25,7 @@ from alembert.train.control import TrainingInterrupted
 
 
 __all__ = [
+    "EXECUTION_SETTINGS",
     "RESUMABLE_SETTINGS",
     "Changes",
     "check_allowed_changes",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 RESUMABLE_SETTINGS = ("learning_rate", "weight_decay", "max_grad_norm", "warmup_ratio")
+# How a run computes, not what it computes: the teacher's outputs read from a cache or computed live, the step
+# compiled or eager. A run resumes under another choice (e.g. a later version's default) and its log records it.
+EXECUTION_SETTINGS = ("cache", "cache_dir", "cache_dtype", "compile")
 Changes = dict[str, tuple[Any, Any]]
 _NEW_RUN_HINT = "pass --resume to continue that run or choose a new output_dir"
 
@@ -156,13 +160,22 @@ def _with_defaults(saved: dict[str, Any], schema: type[DistillConfig] | type[Fin
         return saved
 
 
+def _execution_setting(key: str) -> bool:
+    """``teacher.cache``, ``teacher.cache_dir``, ``teacher.cache_dtype`` (``model.`` in fine-tuning) or a
+    ``train.compile`` (of the run or of a stage)."""
+    parts = key.split(".")
+    if parts[0] in ("teacher", "model") and len(parts) == 2:
+        return parts[1] in EXECUTION_SETTINGS and parts[1] != "compile"
+    return parts[-1] == "compile" and len(parts) >= 2 and parts[-2] == "train"
+
+
 def check_same_config(
     output_dir: Path, config: DistillConfig | FinetuneConfig, *, allow: Sequence[str] = ()
 ) -> Changes:
     """A resumed (or reused) run must be the run that was interrupted.
 
     ``output_dir`` and ``bench_latency`` may differ, paths may differ as the folder moved (see :func:`_same`),
-    and the keys in ``allow`` may differ.
+    the keys in ``allow`` and the :data:`EXECUTION_SETTINGS` (``teacher.cache*``, ``train.compile``) may differ.
 
     Returns:
         The allowed keys that changed, ``{key: (before, now)}``.
@@ -185,7 +198,7 @@ def check_same_config(
     saved, current = _flatten(saved_data), _flatten(current_data)
     keys = (saved.keys() | current.keys()) - {"bench_latency", "output_dir"}
     changed = sorted(k for k in keys if not _same(saved.get(k), current.get(k), *roots))
-    blocked = [k for k in changed if k not in set(allow)]
+    blocked = [k for k in changed if k not in set(allow) and not _execution_setting(k)]
     if blocked:
         resumable = all(k.split(".")[-1] in RESUMABLE_SETTINGS and ".train." in f".{k}" for k in blocked)
         hint = (
