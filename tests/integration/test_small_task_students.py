@@ -86,6 +86,8 @@ def test_a_pruned_student_distils_and_loads_without_alembert(tmp_path: Path, tea
     events = [json.loads(line) for line in (result.output_dir / "log.jsonl").read_text().splitlines()]
     pruned = next(e for e in events if e["event"] == "pruned")
     assert pruned["layers"] == [0, 3] and pruned["student_shape"]["hidden_size"] == 24
+    initialised = [e for e in events if e["event"] == "projection_init"]
+    assert [(e["stage"], sorted(e["projections"])) for e in initialised] == [("intermediate", ["embd", "hidn"])]
     model = AutoModelForSequenceClassification.from_pretrained(result.student_dir)
     assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.intermediate_size) == (2, 24, 48)
     assert not any("projection" in name for name in model.state_dict())

@@ -103,6 +103,12 @@ class PruningConfig(_Frozen):
     )
     calibration_batches: int = Field(default=32, gt=0, description="Training batches that rank the units.")
     calibration_batch_size: int = Field(default=32, gt=0)
+    projections: Literal["kept_channels", "random"] = Field(
+        default="kept_channels",
+        description="How the learnable projections of hidden-state matches (student width -> teacher width) start: "
+        "kept_channels: as the inverse of the cut (student channel i -> the teacher channel it was cut from), so "
+        "the projected student starts equal to the teacher on the kept channels; random: nn.Linear's default.",
+    )
 
 
 class StudentTokenizerConfig(_Frozen):

@@ -69,6 +69,9 @@ class PruneReport:
         head_dims_cut: whether each head was narrowed (then its Q was scaled by ``q_scale``).
         params_before / params_after: parameter counts of the teacher and the student.
         seconds: time spent pruning; importance_seconds: time spent measuring importance (0 when given).
+        hidden_channels: the teacher hidden channel kept as each student channel (ascending); a distillation
+            projection from the student's width to the teacher's can start as its inverse (see
+            :meth:`alembert.objective.terms.DistillationObjective.init_projections_from_kept_channels`).
     """
 
     teacher_shape: PruneShape
@@ -83,12 +86,14 @@ class PruneReport:
     params_after: int
     seconds: float
     importance_seconds: float = 0.0
+    hidden_channels: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (tuples become lists)."""
         out = dataclasses.asdict(self)
         out["teacher_shape"], out["student_shape"] = self.teacher_shape._asdict(), self.student_shape._asdict()
         out["layers"], out["heads"] = list(self.layers), [list(h) for h in self.heads]
+        out["hidden_channels"] = list(self.hidden_channels)
         return out
 
 
@@ -194,6 +199,7 @@ def prune_model(
         params_before=_count(model),
         params_after=_count(student),
         seconds=time.perf_counter() - start,
+        hidden_channels=tuple(int(i) for i in plan.hidden.tolist()),
     )
     return student, report
 

@@ -7,7 +7,7 @@ are trained with the student, and are never saved into the student.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,6 +210,39 @@ class DistillationObjective(nn.Module):
     def needs_teacher(self) -> bool:
         """Whether any term reads the teacher (a pure fine-tuning stage does not)."""
         return bool(self.matches)
+
+    @torch.no_grad()
+    def init_projections_from_kept_channels(self, channels: Sequence[int]) -> list[str]:
+        """Start every hidden-state projection as the inverse of a pruning that kept ``channels``.
+
+        A student cut from its teacher (``student.init: pruned``) holds the teacher's hidden channels
+        ``channels[i]`` as its channel ``i``. A projection ``W`` from the student's width to the teacher's that
+        starts random makes the first steps of a TinyBERT-style stage match the student's features through noise,
+        undoing what the cut kept; starting it as the selection ``W[channels[i], i] = 1`` (bias 0) makes the
+        projected student equal the teacher on the kept channels and zero elsewhere, which training then refines.
+        Projections of other widths (and of pooled sentence embeddings) are left as they are.
+
+        Args:
+            channels: the teacher channel of each student channel (``PruneReport.hidden_channels``).
+
+        Returns:
+            The keys of the projections set.
+        """
+        done = []
+        for match in self.matches:
+            key = _module_key(match.projection) if match.projection else None
+            if key is None or key in done or _read_as(match.representation) not in ("hidden", "embeddings"):
+                continue
+            if match.representation == "sentence_embedding":
+                continue
+            layer = self.projections[key]
+            if layer.in_features != len(channels) or max(channels, default=-1) >= layer.out_features:
+                continue
+            layer.weight.zero_()
+            layer.weight[torch.as_tensor(list(channels)), torch.arange(len(channels))] = 1.0
+            layer.bias.zero_()
+            done.append(key)
+        return done
 
     def packing_blocker(self, side: str) -> str | None:
         """Why ``side`` cannot run packed for this objective (see :func:`objective_packing_blocker`), or ``None``."""

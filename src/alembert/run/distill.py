@@ -29,7 +29,7 @@ from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
 from alembert.run.folder import Changes, check_precision, claim_run_folder
 from alembert.run.inputs import check_vocab, load_inputs
 from alembert.run.stages import check_task_losses, plan_stages, run_planned_stage
-from alembert.run.students import make_student
+from alembert.run.students import kept_hidden_channels, make_student
 from alembert.run.teacher import check_teacher_scores
 from alembert.run.vocab import student_vocabulary
 from alembert.tasks.task import Task
@@ -128,11 +128,13 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
     if task is not None and main_metric is not None:
         check_teacher_scores(teacher_metrics, main_metric, task, data, config.teacher.path)
         run.record_notices()
+    kept_channels = kept_hidden_channels(config.student, pruning)
     results: dict[str, StageResult] = {}
     for plan in plans:
         results[plan.name] = run_planned_stage(
             plan, run, config=config, models=(student, teacher), data=data, tokenizer=tokenizer, evaluation=evaluation,
             pooling=pooling, student_tokenizer=student_tokenizer if paired is not None else None,
+            kept_channels=kept_channels,
         )  # fmt: skip
     last = plans[-1]  # its evaluations may already have scored the final weights
     student_metrics = final_metrics(results[last.name], last.train) if eval_fn else None

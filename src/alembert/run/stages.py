@@ -8,6 +8,7 @@ with the task and the models at hand. Any mistake surfaces here, before the firs
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def run_planned_stage(
     evaluation: tuple[EvalFn | None, str | None],
     pooling: SentencePooling | None = None,
     student_tokenizer: PreTrainedTokenizerBase | None = None,
+    kept_channels: Sequence[int] = (),
 ) -> StageResult:
     """Train one planned stage (or skip it: finished in an earlier run, or every loss weight 0).
 
@@ -130,6 +132,8 @@ def run_planned_stage(
         pooling: how ``sentence_embedding`` terms pool (the teacher's pooling).
         student_tokenizer: for a paired training set (:mod:`alembert.data.paired`), the student's tokenizer:
             pads the student's side of each batch and is saved with snapshots.
+        kept_channels: for a student cut from the teacher, the teacher hidden channel of each student channel:
+            the stage's hidden-state projections start as the cut's inverse (a resumed stage then loads its own).
 
     Returns:
         The stage's result, also written to ``<stage dir>/done.json``.
@@ -149,6 +153,10 @@ def run_planned_stage(
     objective = DistillationObjective(
         plan.matches, plan.stage.task_loss_weight, teacher.config, student.config, pooling=pooling
     )
+    if kept_channels:
+        initialised = objective.init_projections_from_kept_channels(kept_channels)
+        if initialised:
+            run.log.event("projection_init", stage=plan.name, projections=initialised, rule="kept_channels")
     mlm = config.task == "mlm"
     loader = stage_loader(
         data.train, tokenizer, config.data, plan.train, run.accelerator, mlm=mlm, student_tokenizer=student_tokenizer

@@ -7,7 +7,9 @@ activation over calibration batches of the run's own training data and slices th
 
 from __future__ import annotations
 
+import json
 from itertools import islice
+from pathlib import Path
 
 import datasets
 import torch
@@ -24,7 +26,7 @@ from alembert.models.student import build_student
 from alembert.tasks.task import Task
 
 
-__all__ = ["calibration_batches", "make_student", "pruned_shape", "pruned_student"]
+__all__ = ["calibration_batches", "kept_hidden_channels", "make_student", "pruned_shape", "pruned_student"]
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -110,3 +112,21 @@ def make_student(
     )
     student, report = pruned_student(teacher, cfg, batches)
     return student, StudentInit(report.layers, len(student.state_dict()), len(student.state_dict())), report
+
+
+def kept_hidden_channels(cfg: StudentConfig, report: PruneReport | None) -> tuple[int, ...]:
+    """The teacher hidden channel of each student channel when the student was cut from the teacher, else ``()``.
+
+    From this run's pruning (``student.init: pruned``, unless ``student.pruning.projections: random``) or from the
+    ``prune.json`` that ``alembert prune`` writes beside a model given as ``student.path``.
+    """
+    if report is not None:
+        return report.hidden_channels if cfg.pruning_settings.projections == "kept_channels" else ()
+    record = Path(cfg.path) / "prune.json" if cfg.path is not None else None
+    if record is None or not record.is_file():
+        return ()
+    try:
+        channels = json.loads(record.read_text()).get("hidden_channels", [])
+    except (OSError, ValueError, AttributeError):
+        return ()
+    return tuple(int(i) for i in channels) if isinstance(channels, list) else ()
