@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer
 
+from alembert.bench.timing import synchronize
 from alembert.config import TrainConfig
 from alembert.data.batches import tokenize_examples
 from alembert.data.readers import read_examples
@@ -46,16 +47,11 @@ def textbrewer_run(models, dataset, tokenizer, steps: int, tmp: Path, device) ->
     tb.train_textbrewer(textbrewer, teacher, student, loader, steps, tmp / f"tb-{time.monotonic_ns()}", device)
 
 
-def _synchronize() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def profile(name: str, run, steps: int) -> None:
-    _synchronize()
+    synchronize()
     start = time.perf_counter()
     run(steps)
-    _synchronize()
+    synchronize()
     seconds = time.perf_counter() - start
     print(f"\n##### {name}: {steps} steps in {seconds:.2f} s = {1000 * seconds / steps:.1f} ms a step", flush=True)
     profiler = cProfile.Profile()

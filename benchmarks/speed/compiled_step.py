@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForSequenceClassification, BertConfig
 
 from alembert.bench.flops import count_flops
+from alembert.bench.timing import synchronize
 from alembert.config import StageConfig, TrainConfig
 from alembert.objective.terms import DistillationObjective, resolve_matches
 from alembert.train.loop import StageInputs, StageSpec, StageTrainer
@@ -83,7 +84,7 @@ def _steps(trainer: StageTrainer, step, batch: dict, count: int) -> float:
     stage, accelerator = trainer.stage, trainer.accelerator
     trainable = [p for group in stage.optimizer.param_groups for p in group["params"]]
     accelerator.wait_for_everyone()
-    _synchronize()
+    synchronize()
     begin = time.perf_counter()
     for _ in range(count):
         loss, _terms = step(batch)
@@ -91,13 +92,8 @@ def _steps(trainer: StageTrainer, step, batch: dict, count: int) -> float:
         accelerator.clip_grad_norm_(trainable, 1.0)
         stage.optimizer.step()
         stage.optimizer.zero_grad(set_to_none=True)
-    _synchronize()
+    synchronize()
     return (time.perf_counter() - begin) / count
-
-
-def _synchronize() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def measure(batch: int, seq: int, steps: int, rounds: int, precision: str, quick: bool) -> dict:

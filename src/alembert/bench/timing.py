@@ -28,6 +28,7 @@ __all__ = [
     "load_average",
     "ratio_stats",
     "sample_times",
+    "synchronize",
     "time_once",
 ]
 
@@ -61,16 +62,16 @@ def time_once(call: Callable[[], object], *, threads: int | None = None) -> floa
     if threads:
         torch.set_num_threads(threads)
     try:
-        _synchronize()
+        synchronize()
         begin = time.perf_counter()
         call()
-        _synchronize()
+        synchronize()
         return time.perf_counter() - begin
     finally:
         torch.set_num_threads(previous)
 
 
-def _synchronize() -> None:
+def synchronize() -> None:
     """Wait for queued GPU work, so that it is counted in the call that queued it."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
