@@ -78,11 +78,15 @@ def test_cached_teacher_trains_the_same_student_and_is_reused(tmp_path, sst2_dir
     intermediate, prediction = _events(tmp_path / "cached", "teacher_cache")
     assert intermediate["used"] and intermediate["dtype"] == "float32" and intermediate["passes"] == 2
     assert sorted(intermediate["built"]) == ["attention_scores-4-float32", "hidden-2-float32", "hidden-4-float32"]
+    assert intermediate["for_later_stages"] == []
     assert not prediction["used"] and "reads each example 1 time(s)" in prediction["reason"]
     again = distill(parse_config(DistillConfig, _cache_config(teacher, sst2_dir, tmp_path / "again", cache=True)))
     intermediate, prediction = _events(tmp_path / "again", "teacher_cache")
-    assert not intermediate["built"] and len(intermediate["reused"]) == 3
-    assert list(prediction["built"]) == ["logits-na-float32"] and prediction["folder"] == intermediate["folder"]
+    # one teacher pass for both stages: the intermediate stage also computes the logits the prediction stage reads
+    assert len(intermediate["reused"]) == 3 and list(intermediate["built"]) == ["logits-na-float32"]
+    assert intermediate["for_later_stages"] == ["logits-na-float32"]
+    assert not prediction["built"] and prediction["reused"] == ["logits-na-float32"]
+    assert prediction["folder"] == intermediate["folder"]
     _assert_same_weights(cached.student_dir, again.student_dir)
 
 

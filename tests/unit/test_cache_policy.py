@@ -9,7 +9,7 @@ import pytest
 
 from alembert import ConfigError, apply_overrides, parse_config
 from alembert.config import DistillConfig, TrainConfig
-from alembert.run.cache_policy import cache_blocker, cache_dtype, passes_over_data
+from alembert.run.cache_policy import cache_blocker, cache_dtype, later_cached_features, passes_over_data
 
 
 def _config(*overrides: str) -> DistillConfig:
@@ -52,3 +52,17 @@ def test_auto_caches_a_multi_epoch_stage_on_fixed_data_only():
     assert "match attn compares padded positions" in cache_blocker(config, [HIDDEN, unmasked], train, ROWS, 1)
     assert "task: mlm" in cache_blocker(_config("task=mlm"), [HIDDEN], train, ROWS, 1)
     assert "tokenizer of its own" in cache_blocker(_config("student.tokenizer=tok"), [LOGITS], train, ROWS, 1)
+
+
+def test_the_first_cached_stage_also_computes_what_later_cached_stages_read():
+    hidden = SimpleNamespace(**vars(HIDDEN), teacher_layer=4, student_layer=2)
+    logits = SimpleNamespace(**vars(LOGITS), teacher_layer=None, student_layer=None)
+    three, one = TrainConfig(epochs=3), TrainConfig(epochs=1)
+    stages = [([hidden], three), ([], three), ([logits], three)]  # the middle stage is plain fine-tuning
+    assert later_cached_features(_config(), stages, ROWS, 1) == [{("logits", None)}, {("logits", None)}, set()]
+    # a later stage that will run live (one pass under auto; or cache: false) is not computed ahead
+    assert later_cached_features(_config(), [([hidden], three), ([logits], one)], ROWS, 1) == [set(), set()]
+    assert later_cached_features(_config("teacher.cache=true"), [([hidden], three), ([logits], one)], ROWS, 1)[0] == {
+        ("logits", None)
+    }
+    assert later_cached_features(_config("teacher.cache=false"), stages, ROWS, 1) == [set(), set(), set()]

@@ -25,7 +25,13 @@ from alembert.objective.checks import check_attention_match
 from alembert.objective.layer_maps import check_layer, expand_layer_map
 
 
-__all__ = ["DistillationObjective", "ResolvedMatch", "objective_packing_blocker", "resolve_matches"]
+__all__ = [
+    "DistillationObjective",
+    "ResolvedMatch",
+    "objective_packing_blocker",
+    "requested_features",
+    "resolve_matches",
+]
 
 
 @dataclass(frozen=True)
@@ -250,10 +256,7 @@ class DistillationObjective(nn.Module):
 
     def requested(self, side: str) -> set[tuple[str, int | None]]:
         """``(representation, layer)`` pairs this objective reads from ``side`` (``teacher`` or ``student``)."""
-        return {
-            (_read_as(m.representation), m.teacher_layer if side == "teacher" else m.student_layer)
-            for m in self.matches
-        }
+        return requested_features(self.matches, side)
 
     def forward(
         self, student: Features, teacher: Features | None, batch: Mapping[str, Tensor]
@@ -304,6 +307,11 @@ class DistillationObjective(nn.Module):
             # matched layers) an exact zero one instead of none (attention-only stages such as MiniLM's)
             total = total + 0.0 * _output_anchor(student)
         return total, terms
+
+
+def requested_features(matches: list[ResolvedMatch], side: str) -> set[tuple[str, int | None]]:
+    """``(representation, layer)`` pairs that ``matches`` read from ``side`` (``teacher`` or ``student``)."""
+    return {(_read_as(m.representation), m.teacher_layer if side == "teacher" else m.student_layer) for m in matches}
 
 
 def _output_anchor(features: Features) -> Tensor:

@@ -6,6 +6,10 @@ training data more than once (TinyBERT's task stages run many epochs), on fixed 
 stream, not a student with a tokenizer of its own), whose token-level terms ignore padding, and whose cache fits
 in half of the free space of ``teacher.cache_dir``'s disk. ``true`` caches every stage that reads the teacher and
 refuses to start one whose cache would not fit; ``false`` never caches.
+
+Stages of one run share the cache: the first cached stage also computes what the later cached stages will read
+(TinyBERT's prediction stage reads the logits of the teacher that its intermediate stage already ran), so the
+teacher goes over the training data once per run, not once per stage.
 """
 
 from __future__ import annotations
@@ -21,13 +25,22 @@ from transformers import PreTrainedTokenizerBase
 from alembert.config import SEQUENCE_REPRESENTATIONS, DistillConfig, TrainConfig
 from alembert.errors import ConfigError
 from alembert.features.cache_build import fill_teacher_cache, plan_teacher_cache
+from alembert.features.cache_store import Key
 from alembert.features.teacher_cache import TeacherCache
 from alembert.notices import note
-from alembert.objective.terms import DistillationObjective, ResolvedMatch
+from alembert.objective.terms import DistillationObjective, ResolvedMatch, requested_features
 from alembert.run.context import RunContext
 
 
-__all__ = ["HEADROOM_BYTES", "cache_blocker", "cache_dtype", "free_bytes", "open_stage_cache", "passes_over_data"]
+__all__ = [
+    "HEADROOM_BYTES",
+    "cache_blocker",
+    "cache_dtype",
+    "free_bytes",
+    "later_cached_features",
+    "open_stage_cache",
+    "passes_over_data",
+]
 
 HEADROOM_BYTES = 1 << 30  # left free for checkpoints and the student after the cache is written
 _DTYPE_OF_PRECISION = {"bf16": "bfloat16", "fp16": "float16"}
@@ -74,6 +87,33 @@ def cache_blocker(
     return None
 
 
+def later_cached_features(
+    config: DistillConfig,
+    stages: list[tuple[list[ResolvedMatch], TrainConfig]],
+    dataset: datasets.Dataset,
+    processes: int,
+) -> list[set[Key]]:
+    """For each stage, the teacher features that the stages after it will read from the cache.
+
+    A stage that builds the cache computes these too, in the same teacher pass.
+
+    Args:
+        config: the run's config.
+        stages: each stage's resolved matches and training settings, in order.
+        dataset: the training set (every stage reads the same one).
+        processes: training processes.
+    """
+    cached = [
+        requested_features(matches, "teacher")
+        if matches
+        and config.teacher.cache is not False
+        and (config.teacher.cache is True or cache_blocker(config, matches, train, dataset, processes) is None)
+        else set()
+        for matches, train in stages
+    ]
+    return [set().union(*cached[i + 1 :]) for i in range(len(cached))]
+
+
 def free_bytes(folder: Path) -> int:
     """Free bytes on the disk that holds (or will hold) ``folder``."""
     existing = next(p for p in (folder, *folder.parents) if p.exists())
@@ -93,8 +133,12 @@ def open_stage_cache(
     teacher: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     dataset: datasets.Dataset,
+    later: set[Key] | None = None,
 ) -> TeacherCache | None:
     """The stage's teacher cache, built where missing, or ``None`` where the teacher runs live.
+
+    ``later`` (:func:`later_cached_features`) are computed in the same pass when they fit as well; the stage
+    itself reads only its own features.
 
     The size of the missing entries is computed first (one example's forward pass gives the shapes) and compared
     with the free space of the cache's disk, leaving :data:`HEADROOM_BYTES` free; every process follows the main
@@ -112,18 +156,22 @@ def open_stage_cache(
         run.log.event("teacher_cache", stage=stage, used=False, reason=blocker)
         return None
     dtype = cache_dtype(config.teacher.cache_dtype, run.accelerator.mixed_precision)
-    layout = plan_teacher_cache(
-        teacher,
-        dataset,
-        objective.requested("teacher"),
-        tokenizer=tokenizer,
-        cache_dir=Path(config.teacher.cache_dir or run.output_dir / "teacher-cache"),
-        dtype=dtype,
-        accelerator=run.accelerator,
-    )
-    free = free_bytes(layout.folder)
-    usable = free // 2 if setting == "auto" else free  # auto takes at most half of what is free
-    fits = broadcast_object_list([layout.missing_bytes + HEADROOM_BYTES <= usable])[0]
+    own = objective.requested("teacher")
+    for requested in [own | later, own] if later and not later <= own else [own]:
+        layout = plan_teacher_cache(
+            teacher,
+            dataset,
+            requested,
+            tokenizer=tokenizer,
+            cache_dir=Path(config.teacher.cache_dir or run.output_dir / "teacher-cache"),
+            dtype=dtype,
+            accelerator=run.accelerator,
+        )
+        free = free_bytes(layout.folder)
+        usable = free // 2 if setting == "auto" else free  # auto takes at most half of what is free
+        fits = broadcast_object_list([layout.missing_bytes + HEADROOM_BYTES <= usable])[0]
+        if fits:
+            break
     if not fits:
         share = "half of the free space" if setting == "auto" else "the free space"
         problem = (
@@ -148,5 +196,8 @@ def open_stage_cache(
         layout, teacher, dataset, tokenizer=tokenizer, accelerator=run.accelerator, batch_size=train.eval_batch_size
     )
     passes = passes_over_data(train, len(dataset), processes)
-    run.log.event("teacher_cache", stage=stage, used=True, dtype=dtype, passes=round(passes, 3), **record)
-    return cache
+    ahead = sorted(layout.names[k] for k in layout.names if k not in own)
+    run.log.event(
+        "teacher_cache", stage=stage, used=True, dtype=dtype, passes=round(passes, 3), for_later_stages=ahead, **record
+    )
+    return cache.subset(own)

@@ -24,6 +24,7 @@ from alembert.report.card import software_versions, write_student_card
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, write_report
 from alembert.run.assistants import distill_assistants
+from alembert.run.cache_policy import later_cached_features
 from alembert.run.context import DistillResult, RunContext, build_eval_fn, final_metrics, stage_summary
 from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
 from alembert.run.folder import Changes, check_precision, claim_run_folder
@@ -129,12 +130,15 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
         check_teacher_scores(teacher_metrics, main_metric, task, data, config.teacher.path)
         run.record_notices()
     kept_channels = kept_hidden_channels(config.student, pruning)
+    later = later_cached_features(
+        config, [(plan.matches, plan.train) for plan in plans], data.train, run.accelerator.num_processes
+    )
     results: dict[str, StageResult] = {}
-    for plan in plans:
+    for plan, later_cached in zip(plans, later, strict=True):
         results[plan.name] = run_planned_stage(
             plan, run, config=config, models=(student, teacher), data=data, tokenizer=tokenizer, evaluation=evaluation,
             pooling=pooling, student_tokenizer=student_tokenizer if paired is not None else None,
-            kept_channels=kept_channels,
+            kept_channels=kept_channels, later_cached=later_cached,
         )  # fmt: skip
     last = plans[-1]  # its evaluations may already have scored the final weights
     student_metrics = final_metrics(results[last.name], last.train) if eval_fn else None

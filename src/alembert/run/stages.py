@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from alembert.config import DISTRIBUTION_LOSSES, DistillConfig, StageConfig, TrainConfig
 from alembert.data.sources import TaskData
 from alembert.errors import ConfigError
+from alembert.features.cache_store import Key
 from alembert.features.packing import choose_packing
 from alembert.models.load import num_layers
 from alembert.models.sentence import SentencePooling
@@ -118,6 +119,7 @@ def run_planned_stage(
     pooling: SentencePooling | None = None,
     student_tokenizer: PreTrainedTokenizerBase | None = None,
     kept_channels: Sequence[int] = (),
+    later_cached: set[Key] | None = None,
 ) -> StageResult:
     """Train one planned stage (or skip it: finished in an earlier run, or every loss weight 0).
 
@@ -134,6 +136,7 @@ def run_planned_stage(
             pads the student's side of each batch and is saved with snapshots.
         kept_channels: for a student cut from the teacher, the teacher hidden channel of each student channel:
             the stage's hidden-state projections start as the cut's inverse (a resumed stage then loads its own).
+        later_cached: teacher features that later stages read from the cache (computed in this stage's pass).
 
     Returns:
         The stage's result, also written to ``<stage dir>/done.json``.
@@ -163,7 +166,9 @@ def run_planned_stage(
     )
     saved_tokenizer = student_tokenizer or tokenizer
     eval_fn, main_metric = evaluation if plan.trains_head else (None, None)
-    teacher_cache = open_stage_cache(run, config, plan.name, plan.train, objective, teacher, tokenizer, data.train)
+    teacher_cache = open_stage_cache(
+        run, config, plan.name, plan.train, objective, teacher, tokenizer, data.train, later=later_cached
+    )
     spec = StageSpec(
         plan.name,
         plan.train,
