@@ -166,6 +166,14 @@ def render() -> str:
             ["textbrewer_cpu_bound.json"],
             tables.textbrewer_cpu_bound,
         ),
+        _section(
+            "The TinyBERT task-stage schedule, end to end",
+            "The paper's task distillation (intermediate stage 10 epochs, prediction stage 3) on 8,000 SST-2 rows, "
+            "each tool its own pipeline: alembert computes the teacher once for both stages (`teacher.cache: "
+            "auto`), TextBrewer at every step.",
+            ["textbrewer_schedule.json"],
+            tables.textbrewer_schedule,
+        ),
     ]
     experiments = [
         "### Quickstart (`make demo`)\n\nThe bundled demo: a 4,000-row SST-2 sample, all-MiniLM-L6-v2 teacher, "

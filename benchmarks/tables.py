@@ -264,6 +264,42 @@ def textbrewer_cpu_bound(result: Result) -> str:
     )
 
 
+def textbrewer_schedule(result: Result) -> str:
+    """TinyBERT's task-stage schedule end to end, alembert vs TextBrewer (``compare/textbrewer_schedule``)."""
+    a, t, plan = result["alembert"], result["textbrewer"], result["schedule"]
+    lines = head(["tool", "intermediate stage", "prediction stage", "whole schedule", "speed-up"])
+    stages = a["stages"]
+    lines.append(
+        row(
+            [
+                "alembert",
+                f"{stages['intermediate']['examples_per_second']:.1f} examples/s",
+                f"{stages['prediction']['examples_per_second']:.1f} examples/s",
+                f"{a['wall_seconds'] / 60:.1f} min",
+                f"**{result['speedup']:.1f}×**",
+            ]
+        )
+    )
+    scaled = " (timed steps, scaled)" if result["textbrewer_extrapolated"] else ""
+    lines.append(
+        row(
+            [
+                "TextBrewer",
+                f"{t['stages']['intermediate']['median_step_seconds']:.2f} s/step",
+                f"{t['stages']['prediction']['median_step_seconds']:.2f} s/step",
+                f"{t['wall_seconds'] / 60:.1f} min{scaled}",
+                "1.0×",
+            ]
+        )
+    )
+    return (
+        "\n".join(lines)
+        + f"\n\n{result['examples']:,} SST-2 rows, {plan['intermediate_epochs']:g} + {plan['prediction_epochs']:g} "
+        f"epochs, batch {plan['batch_size']}.\n\n"
+        + footer(result, hardware=result.get("device_name") or "AMD EPYC, 1 thread")
+    )
+
+
 def sst2_full(result: Result) -> str:
     """Full SST-2: teacher and DistilBERT-task student (``experiments/sst2_full``)."""
     t, s = result["teacher"], result["student"]
