@@ -65,6 +65,7 @@ def run_alembert(teacher_dir: Path, train_file: Path, args: argparse.Namespace, 
     overrides += [f"train.batch_size={args.batch_size}", "bench_latency=false", *PER_LAYER_W]
     overrides += [f"stages.intermediate.train.epochs={args.intermediate_epochs}"]
     overrides += [f"stages.prediction.train.epochs={args.prediction_epochs}", "train.eval_every=1000000000"]
+    overrides += [f"train.mixed_precision={args.mixed_precision}"]
     load_before = load_average()
     start = time.perf_counter()
     run = distill(load_recipe("tinybert-task", overrides))
@@ -193,6 +194,7 @@ def main() -> None:
     parser.add_argument("--intermediate-epochs", type=float, default=10)
     parser.add_argument("--prediction-epochs", type=float, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16"], help="alembert's precision")
     parser.add_argument("--textbrewer-steps", type=int, help="time this many steps of each TextBrewer stage, scaled")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 on a shared machine")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 examples, 1 epoch a stage, 2 TB steps")
@@ -229,6 +231,7 @@ def main() -> None:
             "batch_size": args.batch_size,
             "steps_per_epoch": steps_per_epoch,
         },
+        "alembert_mixed_precision": args.mixed_precision,
         "device": str(PartialState().device),
         "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "alembert": alembert,
