@@ -1,5 +1,6 @@
 """What every benchmark script does with its results: the JSON file under ``results/`` with the command and wall
-time stamped into it; ``benchmarks.readme`` then renders the README's tables from those files.
+time stamped into it; ``benchmarks.readme`` then renders the README's tables from those files
+(``benchmarks.readme.update_readme``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,3 @@ def stamp_run(environment: dict[str, Any], module: str, started: float) -> None:
     """Record how a result was made: the module's command line and its wall time since ``started``."""
     environment["command"] = command_line(module)
     environment["wall_seconds"] = round(time.time() - started, 1)
-
-
-def update_readme() -> None:
-    """Regenerate ``benchmarks/README.md`` from every result file."""
-    from benchmarks.readme import write_readme
-
-    write_readme()

@@ -388,6 +388,11 @@ def write_readme(path: Path = README, top: Path = TOP_README) -> Path:
     return path
 
 
+def update_readme() -> None:
+    """Regenerate ``benchmarks/README.md`` from every result file (benchmark scripts call this after writing)."""
+    write_readme()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Regenerate ``benchmarks/README.md`` and the top README's blocks, or with ``--check`` only compare."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -27,8 +27,9 @@ from transformers import AutoTokenizer, BertConfig
 from alembert.bench.latency import environment
 from alembert.data.readers import read_examples
 from alembert.tasks.glue import get_task
-from benchmarks.common import command_line, update_readme, write_result_json
+from benchmarks.common import command_line, write_result_json
 from benchmarks.compare.textbrewer_throughput import SST2, bert_vocabulary
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -45,7 +45,7 @@ from transformers import AutoTokenizer, BertForSequenceClassification
 from alembert import distill, load_recipe
 from alembert.bench.latency import environment
 from alembert.bench.timing import load_average, synchronize
-from benchmarks.common import command_line, result_path, update_readme, write_result_json
+from benchmarks.common import command_line, result_path, write_result_json
 from benchmarks.compare.textbrewer_throughput import (
     PER_LAYER_W,
     SST2,
@@ -56,6 +56,7 @@ from benchmarks.compare.textbrewer_throughput import (
     models,
     textbrewer_matches,
 )
+from benchmarks.readme import update_readme
 
 
 def run_alembert(teacher_dir: Path, train_file: Path, args: argparse.Namespace, output: Path) -> dict:

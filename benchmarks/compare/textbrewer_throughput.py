@@ -64,7 +64,8 @@ from alembert.run.context import make_accelerator
 from alembert.tasks.glue import get_task
 from alembert.train.loop import run_stage
 from alembert.train.runlog import RunLog
-from benchmarks.common import command_line, result_path, update_readme, write_result_json
+from benchmarks.common import command_line, result_path, write_result_json
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

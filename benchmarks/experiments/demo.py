@@ -12,7 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS, command_line, update_readme, write_result_json
+from benchmarks.common import RESULTS, command_line, write_result_json
+from benchmarks.readme import update_readme
 
 
 def printed_table(log: str) -> str:

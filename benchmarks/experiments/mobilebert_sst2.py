@@ -39,8 +39,9 @@ from alembert import distill, finetune, load_recipe
 from alembert.bench.latency import environment
 from alembert.config import FinetuneConfig
 from alembert.config.io import parse_config
-from benchmarks.common import command_line, result_path, update_readme
+from benchmarks.common import command_line, result_path
 from benchmarks.experiments.run_chain import finished, package_folder
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -33,7 +33,8 @@ from alembert.augment import augment_dataset
 from alembert.bench.latency import environment
 from alembert.config import AugmentConfig, DataConfig
 from alembert.tasks.glue import get_task
-from benchmarks.common import command_line, result_path, update_readme
+from benchmarks.common import command_line, result_path
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import RESULTS, command_line, update_readme, write_result_json
+from benchmarks.common import RESULTS, command_line, write_result_json
+from benchmarks.readme import update_readme
 
 
 HEAVY = ("torch", "transformers", "datasets", "accelerate", "onnxruntime", "matplotlib")

@@ -25,7 +25,8 @@ from alembert.bench.pair import measure_pair_speed
 from alembert.bench.timing import MAX_SPREAD, load_average
 from alembert.config import StudentConfig
 from alembert.models.student import build_student
-from benchmarks.common import RESULTS, command_line, update_readme
+from benchmarks.common import RESULTS, command_line
+from benchmarks.readme import update_readme
 
 
 def demo_pair():

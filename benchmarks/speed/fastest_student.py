@@ -36,7 +36,8 @@ from alembert.export.folder import export_model
 from alembert.tasks.glue import get_task
 from alembert.train.checkpoint import write_json_atomic
 from benchmarks import tables
-from benchmarks.common import command_line, update_readme
+from benchmarks.common import command_line
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -28,7 +28,8 @@ from alembert.bench.compare import time_block
 from alembert.bench.flops import count_flops
 from alembert.bench.latency import count_parameters, environment
 from benchmarks import tables
-from benchmarks.common import command_line, update_readme, write_result_json
+from benchmarks.common import command_line, write_result_json
+from benchmarks.readme import update_readme
 from benchmarks.speed.student_shapes import BASELINE, SHAPES, build_models
 
 

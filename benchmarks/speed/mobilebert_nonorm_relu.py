@@ -29,7 +29,8 @@ from alembert.bench.table import print_bench
 from alembert.config import StudentConfig
 from alembert.models.mobilebert import mobilebert_config
 from benchmarks import tables
-from benchmarks.common import stamp_run, update_readme, write_result_json
+from benchmarks.common import stamp_run, write_result_json
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -26,7 +26,8 @@ from transformers import AutoModelForSequenceClassification, BertConfig, MobileB
 
 from alembert.bench.compare import BenchConfig, bench_models
 from alembert.bench.table import print_bench
-from benchmarks.common import result_path, stamp_run, update_readme, write_result_json
+from benchmarks.common import result_path, stamp_run, write_result_json
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -38,7 +38,8 @@ import torch
 from alembert import distill, parse_config
 from alembert.bench.latency import environment
 from alembert.config import DistillConfig
-from benchmarks.common import command_line, update_readme, write_result_json
+from benchmarks.common import command_line, write_result_json
+from benchmarks.readme import update_readme
 
 
 HERE = Path(__file__).resolve().parents[1]  # benchmarks/

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from transformers import pipeline
 
-from benchmarks.common import RESULTS, update_readme, write_result_json
+from benchmarks.common import RESULTS, write_result_json
+from benchmarks.readme import update_readme
 
 
 def commands(settings: dict) -> list[str]:

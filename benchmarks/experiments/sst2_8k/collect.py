@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from benchmarks import tables
-from benchmarks.common import RESULTS, update_readme
+from benchmarks.common import RESULTS
+from benchmarks.readme import update_readme
 
 
 HARDWARE = "AMD EPYC, 2 cores (shared), 1 thread per process"

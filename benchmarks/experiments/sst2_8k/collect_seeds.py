@@ -21,7 +21,8 @@ import statistics
 from pathlib import Path
 
 from benchmarks import tables
-from benchmarks.common import RESULTS, update_readme, write_result_json
+from benchmarks.common import RESULTS, write_result_json
+from benchmarks.readme import update_readme
 
 
 HARDWARE = "AMD EPYC, 2 cores (shared), 1 thread per process"

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from benchmarks import tables
-from benchmarks.common import RESULTS, update_readme
+from benchmarks.common import RESULTS
+from benchmarks.readme import update_readme
 
 
 TEACHER_COMMAND = (

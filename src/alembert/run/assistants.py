@@ -21,7 +21,7 @@ from alembert.errors import ConfigError
 from alembert.models.load import check_model_source, num_layers
 from alembert.models.mobilebert import mobilebert_config
 from alembert.models.student import student_layer_sources
-from alembert.objective.terms import resolve_matches
+from alembert.objective.matches import resolve_matches
 
 
 __all__ = ["check_assistant_chain", "distill_assistants", "hop_config", "planned_student_config"]

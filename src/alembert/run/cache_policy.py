@@ -28,7 +28,8 @@ from alembert.features.cache_build import fill_teacher_cache, plan_teacher_cache
 from alembert.features.cache_store import Key
 from alembert.features.teacher_cache import TeacherCache
 from alembert.notices import note
-from alembert.objective.terms import DistillationObjective, ResolvedMatch, requested_features
+from alembert.objective.matches import ResolvedMatch, requested_features
+from alembert.objective.terms import DistillationObjective
 from alembert.run.context import RunContext
 
 

@@ -16,8 +16,8 @@ from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceCl
 
 from alembert.config import DistillConfig
 from alembert.models.load import load_tokenizer, num_layers
+from alembert.objective.matches import resolve_matches
 from alembert.objective.progressive import expand_progressive
-from alembert.objective.terms import resolve_matches
 from alembert.run.assistants import planned_student_config
 from alembert.run.inputs import load_inputs
 from alembert.run.stages import check_task_losses

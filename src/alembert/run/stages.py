@@ -22,8 +22,9 @@ from alembert.features.cache_store import Key
 from alembert.features.packing import choose_packing
 from alembert.models.load import num_layers
 from alembert.models.sentence import SentencePooling
+from alembert.objective.matches import ResolvedMatch, objective_packing_blocker, resolve_matches
 from alembert.objective.progressive import expand_progressive
-from alembert.objective.terms import DistillationObjective, ResolvedMatch, objective_packing_blocker, resolve_matches
+from alembert.objective.terms import DistillationObjective
 from alembert.run.cache_policy import open_stage_cache
 from alembert.run.context import RunContext, stage_loader, stage_summary
 from alembert.tasks.task import Task

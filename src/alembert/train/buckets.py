@@ -18,7 +18,7 @@ from torch import Tensor
 
 from alembert.config import SEQUENCE_REPRESENTATIONS
 from alembert.data.paired import STUDENT_PREFIX
-from alembert.objective.terms import ResolvedMatch
+from alembert.objective.matches import ResolvedMatch
 
 
 __all__ = [
