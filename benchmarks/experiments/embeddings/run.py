@@ -42,7 +42,9 @@ def teacher_path() -> str:
 def build_sentences(data: Path, count: int, seed: int) -> list[str]:
     """Unlabelled sentences: SST train-split sentences, WikiText-2 (valid) and IMDb train sentences, a third each.
 
-    SST's dev/test sentences (SST-2 dev) and nothing of STS-B or MRPC are used.
+    SST's dev/test sentences (SST-2 dev) and nothing of STS-B or MRPC are used. Where SST or WikiText-2 hold fewer
+    sentences than a third of ``count``, all of theirs are taken and IMDb (read further, 3,000 reviews at least)
+    gives the rest.
     """
     rng = random.Random(seed)
     split = dict(line.split(",") for line in (data / "text/sst/datasetSplit.txt").read_text().splitlines()[1:])
@@ -56,15 +58,19 @@ def build_sentences(data: Path, count: int, seed: int) -> list[str]:
         line = line.strip()
         if line and not line.startswith("="):
             wiki += [s.strip() + " ." for s in line.split(" . ") if len(s.split()) >= 5]
+    third = count // 3
+    from_sst, from_wiki = min(third, len(sst)), min(third, len(wiki))
+    needed = count - from_sst - from_wiki
     imdb = []
     with (data / "text/imdb/train.jsonl").open(encoding="utf-8") as handle:
         for i, line in enumerate(handle):
-            if i >= 3000:
+            if i >= 3000 and len(imdb) >= 2 * needed:
                 break
             text = re.sub(r"<br\s*/?>", " ", json.loads(line)["text"])
             imdb += [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 5 <= len(s.split()) <= 60]
-    third = count // 3
-    chosen = rng.sample(sst, third) + rng.sample(wiki, third) + rng.sample(imdb, count - 2 * third)
+    if needed > len(imdb):
+        raise SystemExit(f"--sentences {count}: the sources hold {from_sst + from_wiki + len(imdb):,} sentences")
+    chosen = rng.sample(sst, from_sst) + rng.sample(wiki, from_wiki) + rng.sample(imdb, needed)
     rng.shuffle(chosen)
     return chosen
 
@@ -220,6 +226,8 @@ def _common_args(args) -> list[str]:
               "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
               "--max-length", str(args.max_length), "--probe-samples", str(args.probe_samples),
               "--tasks", *args.tasks]  # fmt: skip
+    if args.more_students:
+        common += ["--more-students", *args.more_students]
     return common + (["--with-minilmv2"] if args.with_minilmv2 else [])
 
 
@@ -236,6 +244,13 @@ def main() -> None:
     parser.add_argument("--probe-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--layers", type=int, nargs="+", default=[0, 2, 4])
+    parser.add_argument(
+        "--more-students",
+        nargs="*",
+        default=[],
+        metavar="LAYERS",
+        help="more embedding-distil students, each a comma-separated list of teacher layers (0,5)",
+    )
     parser.add_argument("--tasks", nargs="+", default=["stsb", "sst2", "mrpc"], help="scored GLUE tasks")
     parser.add_argument("--with-minilmv2", action="store_true", help="also the embedding-minilmv2 recipe")
     parser.add_argument("--result-name", default="embeddings", help="<output>/<name>.json and .png")
@@ -255,6 +270,10 @@ def main() -> None:
     rows = [{"name": "teacher all-MiniLM-L6-v2", "kind": "teacher", "folder": teacher, "command": "-", "layers": 6}]
     rows.append(alembert_row("alembert-embedding-distil-L3", "embedding-distil", args.layers, args, sentence_file,
                              teacher))  # fmt: skip
+    for extra in args.more_students:  # other sizes, for the quality-latency plot
+        layers = [int(i) for i in extra.split(",")]
+        rows.append(alembert_row(f"alembert-embedding-distil-L{len(layers)}", "embedding-distil", layers, args,
+                                 sentence_file, teacher))  # fmt: skip
     if args.with_minilmv2:
         rows.append(alembert_row("alembert-embedding-minilmv2-L3", "embedding-minilmv2", args.layers, args,
                                  sentence_file, teacher))  # fmt: skip
@@ -276,7 +295,8 @@ def main() -> None:
         + shlex.join(_common_args(args) + ["--output", str(args.output), "--result-name", args.result_name]),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "sentences": {"count": len(sentences), "file": str(sentence_file),
-                      "sources": "SST train-split sentences, WikiText-2 valid, IMDb train (a third each)"},
+                      "sources": "SST train-split sentences, WikiText-2 valid, IMDb train (a third each; IMDb "
+                                 "fills what the others lack)"},
         "protocol": "STS-B dev Spearman x100 of cosine similarities; logistic regression (max_iter 100) on frozen "
         f"embeddings, train split capped at {args.probe_samples}, SST-2 and MRPC dev accuracy x100 "
         "(MRPC pairs as [u, v, |u-v|, u*v]); latency: median ms on 1 thread",
