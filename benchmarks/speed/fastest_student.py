@@ -32,7 +32,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig
 
 from alembert.bench.compare import BenchConfig, bench_models
 from alembert.bench.results import BenchResult
-from alembert.export.folder import export_model
+from alembert.run.export import export_model
 from alembert.tasks.glue import get_task
 from alembert.train.checkpoint import write_json_atomic
 from benchmarks import tables

@@ -10,9 +10,9 @@ from transformers import AutoConfig, AutoTokenizer
 
 from alembert.cli import main
 from alembert.errors import ConfigError
-from alembert.export.folder import export_model
 from alembert.export.onnx import export_onnx_file, max_abs_difference, onnx_session, random_inputs
 from alembert.models.load import load_model
+from alembert.run.export import export_model
 from tests.conftest import FAMILIES, save_tiny_model
 
 

@@ -86,7 +86,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from alembert.export.folder import export_model
+    from alembert.run.export import export_model
 
     task = task_value(args, args.data)
     result = export_model(
