@@ -13,9 +13,9 @@ from the TSV file to the saved student:
   does.
 
 TextBrewer's time per step does not change from one epoch to the next (nothing is cached), so on a CPU the script
-can time ``--textbrewer-steps`` steps of each of its stages and scale them to the schedule's steps (the result
-says so: ``textbrewer_extrapolated``); without the flag it runs the whole schedule. The tools run one after the
-other; the machine's load average is recorded before and after each.
+can run ``--textbrewer-steps`` steps of each of its stages and count the remaining scheduled steps at the median
+step time measured (the result says so: ``textbrewer_extrapolated``); without the flag it runs the whole schedule.
+The tools run one after the other; the machine's load average is recorded before and after each.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.compare.textbrewer_schedule --threads 1 --textbrewer-steps 60
 
@@ -172,8 +172,8 @@ def run_textbrewer(teacher_dir: Path, tokenizer, train_file: Path, args: argpars
         stage = textbrewer_stage(
             textbrewer, teacher, student, loader, steps, tmp / f"textbrewer-{name}", name == "prediction"
         )
-        scale = scheduled / steps
-        stage |= {"scheduled_steps": scheduled, "schedule_seconds": stage["wall_seconds"] * scale}
+        rest = (scheduled - steps) * stage["median_step_seconds"]  # the steps not run, at the median step time
+        stage |= {"scheduled_steps": scheduled, "schedule_seconds": stage["wall_seconds"] + rest}
         stages[name] = stage
     save_start = time.perf_counter()
     student.save_pretrained(tmp / "textbrewer-student")
