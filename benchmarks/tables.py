@@ -280,7 +280,8 @@ def textbrewer_schedule(result: Result) -> str:
             ]
         )
     )
-    scaled = " (timed steps, scaled)" if result["textbrewer_extrapolated"] else ""
+    timed = t["stages"]["intermediate"]["steps"]
+    scaled = f" ({timed} steps a stage timed, the rest at their median)" if result["textbrewer_extrapolated"] else ""
     lines.append(
         row(
             [
@@ -295,7 +296,9 @@ def textbrewer_schedule(result: Result) -> str:
     return (
         "\n".join(lines)
         + f"\n\n{result['examples']:,} SST-2 rows, {plan['intermediate_epochs']:g} + {plan['prediction_epochs']:g} "
-        f"epochs, batch {plan['batch_size']}.\n\n"
+        f"epochs, batch {plan['batch_size']}. Load average (1 min) before → after: alembert "
+        f"{a['load_average_before_after'][0][0]} → {a['load_average_before_after'][1][0]}, TextBrewer "
+        f"{t['load_average_before_after'][0][0]} → {t['load_average_before_after'][1][0]} (2 cores).\n\n"
         + footer(result, hardware=result.get("device_name") or "AMD EPYC, 1 thread")
     )
 
