@@ -122,18 +122,14 @@ class TeacherCache:
     ) -> None:
         self.folder = folder
         self.entries = dict(entries)
-        self.lengths = lengths
+        self.idx, self.lengths = idx, lengths
         self.row_of_idx = np.full(int(idx.max()) + 1 if len(idx) else 0, -1, dtype=np.int64)
         self.row_of_idx[idx] = np.arange(len(idx))
         self.offsets = {key: offsets_of(shape, lengths) for key, (_, shape, _) in self.entries.items()}
 
     def subset(self, keys: set[Key]) -> TeacherCache:
         """A view of the same files that returns only ``keys`` (a stage's own features of a shared cache)."""
-        view = TeacherCache.__new__(TeacherCache)
-        view.folder, view.lengths, view.row_of_idx = self.folder, self.lengths, self.row_of_idx
-        view.entries = {k: v for k, v in self.entries.items() if k in keys}
-        view.offsets = {k: v for k, v in self.offsets.items() if k in keys}
-        return view
+        return TeacherCache(self.folder, {k: v for k, v in self.entries.items() if k in keys}, self.idx, self.lengths)
 
     def example(self, key: Key, row: int) -> Tensor:
         """One row's unpadded feature as float32."""

@@ -77,11 +77,10 @@ class DistillationObjective(nn.Module):
         """Start every hidden-state projection as the inverse of a pruning that kept ``channels``.
 
         A student cut from its teacher (``student.init: pruned``) holds the teacher's hidden channels
-        ``channels[i]`` as its channel ``i``. A projection ``W`` from the student's width to the teacher's that
-        starts random makes the first steps of a TinyBERT-style stage match the student's features through noise,
-        undoing what the cut kept; starting it as the selection ``W[channels[i], i] = 1`` (bias 0) makes the
-        projected student equal the teacher on the kept channels and zero elsewhere, which training then refines.
-        Projections of other widths (and of pooled sentence embeddings) are left as they are.
+        ``channels[i]`` as its channel ``i``. Starting a projection ``W`` from the student's width to the teacher's
+        as the selection ``W[channels[i], i] = 1`` (bias 0), instead of at random, makes the projected student
+        equal the teacher on the kept channels and zero elsewhere at step 0; training then refines it. Projections
+        of other widths (and of pooled sentence embeddings) are left as they are.
 
         Args:
             channels: the teacher channel of each student channel (``PruneReport.hidden_channels``).
@@ -92,9 +91,8 @@ class DistillationObjective(nn.Module):
         done = []
         for match in self.matches:
             key = _module_key(match.projection) if match.projection else None
-            if key is None or key in done or read_as(match.representation) not in ("hidden", "embeddings"):
-                continue
-            if match.representation == "sentence_embedding":
+            pooled = match.representation == "sentence_embedding"
+            if key is None or key in done or pooled or read_as(match.representation) not in ("hidden", "embeddings"):
                 continue
             layer = self.projections[key]
             if layer.in_features != len(channels) or max(channels, default=-1) >= layer.out_features:
