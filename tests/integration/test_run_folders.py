@@ -203,18 +203,43 @@ def test_a_run_written_before_a_setting_existed_resumes(tmp_path, inputs):
     saved = yaml.safe_load(saved_path.read_text())
     del saved["teacher"]["cache_dtype"]  # as written before the setting existed (its default is not None)
     del saved["train"]["compile"]
+    del saved["train"]["save_every_minutes"]
     saved_path.write_text(yaml.safe_dump(saved))
     assert check_same_config(tmp_path / "run", config) == {}
     # a setting whose default changed since, on how the run computes (cache, compile), is recorded, not refused
     saved["teacher"].update(cache=False, cache_dtype="float16")
-    saved["train"]["compile"] = "never"
+    saved["train"].update(compile="never", save_every_minutes=None)
     saved_path.write_text(yaml.safe_dump(saved))
     assert check_same_config(tmp_path / "run", config) == {
         "teacher.cache": (False, "auto"),
         "teacher.cache_dtype": ("float16", "auto"),
         "train.compile": ("never", "auto"),
+        "train.save_every_minutes": (None, 30.0),
     }
     saved["train"]["learning_rate"] = 1.0
     saved_path.write_text(yaml.safe_dump(saved))
     with pytest.raises(ConfigError, match="train.learning_rate"):
         check_same_config(tmp_path / "run", config)
+
+
+def test_a_long_stage_checkpoints_by_the_clock_between_its_evaluations(tmp_path, inputs, monkeypatch):
+    """``train.save_every_minutes``: with no step-based checkpoint before the end, one is still written each time
+    the clock says so (here every step: the fake clock moves a minute per reading)."""
+    import alembert.train.loop as loop
+    from alembert.train.control import CheckpointClock
+
+    def clock_reading(now):
+        monkeypatch.setattr(loop, "CheckpointClock", lambda minutes: CheckpointClock(minutes, now=now))
+
+    minutes = iter(range(10**6))
+    clock_reading(lambda: 60.0 * next(minutes))
+    long_epochs = {"max_steps": 4, "save_every": 1000, "eval_every": 1000, "save_every_minutes": 1.0}
+    config = parse_config(DistillConfig, _config(*inputs, tmp_path / "run", **long_epochs))
+    distill(config)
+    stage = tmp_path / "run" / "checkpoints" / "distill"
+    assert sorted(p.name for p in stage.glob("step-*")) == ["step-1", "step-2", "step-3", "step-4"]
+
+    clock_reading(lambda: 0.0)  # the clock never moves: the last step only
+    config = parse_config(DistillConfig, _config(*inputs, tmp_path / "still", **long_epochs))
+    distill(config)
+    assert [p.name for p in (tmp_path / "still" / "checkpoints" / "distill").glob("step-*")] == ["step-4"]

@@ -1,4 +1,5 @@
-"""The loop's lagged loss read-back (CPU path) and the divergence message built from read-back values."""
+"""The loop's lagged loss read-back (CPU path), the divergence message built from read-back values, and the
+checkpoint clock."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 import torch
 
-from alembert.train.control import LaggedLoss, TrainingDiverged, check_finite
+from alembert.train.control import CheckpointClock, LaggedLoss, TrainingDiverged, check_finite
 
 
 def test_swap_returns_the_previous_step_and_pop_the_last():
@@ -36,3 +37,17 @@ def test_check_finite_names_step_and_terms(tmp_path):
     check_finite(4, 1.0, {"a": 1.0}, tmp_path, "distill")  # finite: nothing happens
     with pytest.raises(TrainingDiverged, match=r"not finite at step 7 \(term b\); last good checkpoint: none"):
         check_finite(7, math.nan, {"a": 1.0, "b": math.inf}, tmp_path, "distill")
+
+
+def test_the_checkpoint_clock_is_due_after_its_minutes_and_counts_again_from_a_save():
+    now = [100.0]
+    clock = CheckpointClock(2.0, now=lambda: now[0])
+    now[0] += 119.0
+    assert not clock.due()
+    now[0] += 1.0
+    assert clock.due()
+    clock.saved()
+    assert not clock.due()
+    now[0] += 120.0
+    assert clock.due()
+    assert not CheckpointClock(None, now=lambda: now[0] + 1e9).due()

@@ -290,6 +290,13 @@ class TrainConfig(_Frozen):
     gradient_accumulation_steps: int = Field(default=1, gt=0)
     eval_every: int | None = Field(default=None, gt=0, description="Optimizer steps; None: every epoch.")
     save_every: int | None = Field(default=None, gt=0, description="Optimizer steps; None: at each evaluation.")
+    save_every_minutes: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="Also checkpoint once this many minutes of wall-clock passed since the stage's last checkpoint, "
+        "so a killed run (SIGKILL, a lost machine) loses at most that much however long its epochs are; None: by "
+        "steps only. With several processes the main process's clock decides, read at log steps (train.log_every).",
+    )
     keep_checkpoints: int = Field(default=2, gt=0)
     snapshot_steps: list[int] = Field(
         default_factory=list,

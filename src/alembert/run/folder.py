@@ -37,7 +37,10 @@ __all__ = [
 RESUMABLE_SETTINGS = ("learning_rate", "weight_decay", "max_grad_norm", "warmup_ratio")
 # How a run computes, not what it computes: the teacher's outputs read from a cache or computed live, the step
 # compiled or eager. A run resumes under another choice (e.g. a later version's default) and its log records it.
-EXECUTION_SETTINGS = ("cache", "cache_dir", "cache_dtype", "compile")
+# How often it checkpoints by the clock is one of them too.
+_TEACHER_EXECUTION_SETTINGS = ("cache", "cache_dir", "cache_dtype")
+_TRAIN_EXECUTION_SETTINGS = ("compile", "save_every_minutes")
+EXECUTION_SETTINGS = _TEACHER_EXECUTION_SETTINGS + _TRAIN_EXECUTION_SETTINGS
 Changes = dict[str, tuple[Any, Any]]
 _NEW_RUN_HINT = "pass --resume to continue that run or choose a new output_dir"
 
@@ -161,12 +164,12 @@ def _with_defaults(saved: dict[str, Any], schema: type[DistillConfig] | type[Fin
 
 
 def _execution_setting(key: str) -> bool:
-    """``teacher.cache``, ``teacher.cache_dir``, ``teacher.cache_dtype`` (``model.`` in fine-tuning) or a
-    ``train.compile`` (of the run or of a stage)."""
+    """``teacher.cache``, ``teacher.cache_dir``, ``teacher.cache_dtype`` (``model.`` in fine-tuning), or a
+    ``train.compile`` or ``train.save_every_minutes`` (of the run or of a stage)."""
     parts = key.split(".")
     if parts[0] in ("teacher", "model") and len(parts) == 2:
-        return parts[1] in EXECUTION_SETTINGS and parts[1] != "compile"
-    return parts[-1] == "compile" and len(parts) >= 2 and parts[-2] == "train"
+        return parts[1] in _TEACHER_EXECUTION_SETTINGS
+    return parts[-1] in _TRAIN_EXECUTION_SETTINGS and len(parts) >= 2 and parts[-2] == "train"
 
 
 def check_same_config(
@@ -175,7 +178,8 @@ def check_same_config(
     """A resumed (or reused) run must be the run that was interrupted.
 
     ``output_dir`` and ``bench_latency`` may differ, paths may differ as the folder moved (see :func:`_same`),
-    the keys in ``allow`` and the :data:`EXECUTION_SETTINGS` (``teacher.cache*``, ``train.compile``) may differ.
+    the keys in ``allow`` and the :data:`EXECUTION_SETTINGS` (``teacher.cache*``, ``train.compile``,
+    ``train.save_every_minutes``) may differ.
 
     Returns:
         The allowed keys that changed, ``{key: (before, now)}``.

@@ -1,4 +1,5 @@
-"""Run control around the loop: stop requests (SIGTERM/SIGINT), divergence checks and the training timer."""
+"""Run control around the loop: stop requests (SIGTERM/SIGINT), checkpoints by the clock, divergence checks and the
+training timer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -14,7 +16,15 @@ from alembert.errors import AlembertError, Interrupted
 from alembert.train.checkpoint import latest_checkpoint
 
 
-__all__ = ["LaggedLoss", "StopRequest", "TrainingDiverged", "TrainingInterrupted", "TrainingTimer", "check_finite"]
+__all__ = [
+    "CheckpointClock",
+    "LaggedLoss",
+    "StopRequest",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "TrainingTimer",
+    "check_finite",
+]
 
 
 class TrainingDiverged(AlembertError):
@@ -75,6 +85,31 @@ class TrainingTimer:
     def elapsed(self) -> float:
         """Seconds of training so far, pauses excluded."""
         return self._now() - self._start - self._paused
+
+
+class CheckpointClock:
+    """Says when a checkpoint is due by wall-clock (``train.save_every_minutes``), whatever the step count.
+
+    A stage that checkpoints only at evaluations may run hours between two (one epoch over an augmented set);
+    a process killed without a signal it can catch (SIGKILL, a lost machine) would lose all of it.
+
+    Args:
+        minutes: wall-clock between checkpoints; ``None``: never due.
+        now: the clock, in seconds (tests pass a fake one).
+    """
+
+    def __init__(self, minutes: float | None, now: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = None if minutes is None else minutes * 60.0
+        self._now = now
+        self._last = now()
+
+    def due(self) -> bool:
+        """Whether ``minutes`` passed since the clock started or since :meth:`saved`."""
+        return self._seconds is not None and self._now() - self._last >= self._seconds
+
+    def saved(self) -> None:
+        """A checkpoint was written (by the clock or by steps): count again from now."""
+        self._last = self._now()
 
 
 class LaggedLoss:

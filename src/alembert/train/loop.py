@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from accelerate.utils import gather_object
+from accelerate.utils import broadcast_object_list, gather_object
 
 from alembert.data.paired import student_view
 from alembert.data.streaming import stream_positions
 from alembert.features.extract import forward_features
 from alembert.train.checkpoint import atomic_folder, load_weights, save_best_weights, save_training_state
 from alembert.train.control import (
+    CheckpointClock,
     LaggedLoss,
     StopRequest,
     TrainingDiverged,
@@ -101,6 +102,7 @@ class StageTrainer:
         eval_every = cfg.eval_every or stage.epoch_steps
         save_every = cfg.save_every or eval_every
         trainable = [p for group in stage.optimizer.param_groups for p in group["params"]]
+        clock = CheckpointClock(cfg.save_every_minutes)
         self.progress.start(state.global_step)
         stage.student.train()
         stop = StopRequest()
@@ -128,7 +130,7 @@ class StageTrainer:
                     self.report(self.lagged.swap(state.global_step, loss, terms))
                     last = state.global_step >= stage.total_steps
                     evaluate_now = state.global_step % eval_every == 0 or last
-                    save_now = state.global_step % save_every == 0 or last
+                    save_now = state.global_step % save_every == 0 or last or self.due_by_clock(clock)
                     if stop.requested and accelerator.num_processes > 1:
                         accelerator.set_trigger()  # the other processes learn of the signal at this step's check
                     stopping = stop.requested if accelerator.num_processes == 1 else accelerator.check_trigger()
@@ -140,6 +142,7 @@ class StageTrainer:
                         self.evaluate_and_select()
                     if save_now or stopping:
                         self.save_checkpoint()
+                        clock.saved()
                     if state.global_step in self.spec.snapshot_steps:
                         self.save_snapshot()
                     if stopping:  # every process stops at the same step
@@ -159,6 +162,15 @@ class StageTrainer:
             stop.uninstall()
             self.step.close()  # also when stopped: no hook stays on the models
         return self.finish()
+
+    def due_by_clock(self, clock: CheckpointClock) -> bool:
+        """Whether ``train.save_every_minutes`` asks for a checkpoint now; with several processes the main
+        process's clock decides for all, read at log steps only (a broadcast every step would stall them)."""
+        if self.accelerator.num_processes == 1:
+            return clock.due()
+        if self.state.global_step % self.spec.cfg.log_every:
+            return False
+        return bool(broadcast_object_list([clock.due()])[0])
 
     def count(self, batch: dict) -> None:
         """Book one micro-batch: examples, real tokens and, for a stream, where its reader continues."""
