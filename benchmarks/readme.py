@@ -193,6 +193,15 @@ def render() -> str:
             tables.sst2_8k_runs,
         ),
         _section(
+            "A student with a vocabulary of its own",
+            "In the TinyBERT 4×312 student, 9.7M of 14.4M parameters are the 30,522-token embedding table. "
+            "`student.tokenizer: 8000` trains an 8,000-token WordPiece vocabulary on the training text; teacher and "
+            "student then read their own tokens, and hidden states are matched word by word (mean over each word's "
+            "pieces). Attention scores cannot be aligned across tokenizers, so the like-for-like row drops them too.",
+            ["own_vocabulary.json"],
+            tables.own_vocabulary,
+        ),
+        _section(
             "alembert vs a plain PyTorch loop over seeds",
             "Same recipe, initialisation and schedule.",
             ["sst2_8k_seeds.json"],

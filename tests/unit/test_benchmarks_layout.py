@@ -45,7 +45,8 @@ def test_the_layout():
     for group in ("speed", "compare", "experiments"):
         assert (BENCHMARKS / group / "__init__.py").is_file()
     assert {p.parent.name for p in SCRIPTS} <= {"benchmarks", "speed", "compare", "experiments", "sst2_8k",
-                                                 "sst2_full", "small_tasks", "embeddings", "imdb"}  # fmt: skip
+                                                 "sst2_full", "small_tasks", "embeddings", "imdb",
+                                                 "own_vocabulary"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.relative_to(BENCHMARKS).as_posix())
