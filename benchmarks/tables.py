@@ -532,13 +532,13 @@ def imdb(result: Result) -> str:
 def own_vocabulary(result: Result) -> str:
     """A student with a vocabulary of its own against the teacher's vocabulary (``experiments/own_vocabulary``)."""
     lines = head(["4×312 student with", "intermediate matches", "dev accuracy", "vs teacher", "params",
-                  "embedding params", "speed-up b1 / b32", "command"])  # fmt: skip
+                  "embedding params", "ms/seq b1", "speed-up b1", "command"])  # fmt: skip
     for r in result["rows"]:
         if r.get("missing"):
-            lines.append(row([r["label"], r["matches"], "not run yet", "", "", "", "", f"`{r['command']}`"]))
+            lines.append(row([r["label"], r["matches"], "not run yet", "", "", "", "", "", f"`{r['command']}`"]))
             continue
-        b1, b32 = r.get("speedup_batch1"), r.get("speedup_batch32")
-        speed = " / ".join(f"{s:.2f}×" if s else "–" for s in (b1, b32))
+        mark = "" if r.get("latency_reliable") else "?"
+        ms, speedup = r.get("student_ms_batch1"), r.get("speedup_batch1")
         lines.append(
             row(
                 [
@@ -548,7 +548,8 @@ def own_vocabulary(result: Result) -> str:
                     f"{r['student_accuracy'] - r['teacher_accuracy']:+.2f}",
                     f"{r['parameters']['total'] / 1e6:.1f}M",
                     f"{r['parameters']['embeddings'] / 1e6:.1f}M",
-                    speed,
+                    f"{ms:.1f}{mark}" if ms else "–",
+                    f"{speedup:.2f}×{mark}" if speedup else "–",
                     f"`{r['command']}`",
                 ]
             )
@@ -557,8 +558,9 @@ def own_vocabulary(result: Result) -> str:
     note = (
         f"Teacher: all-MiniLM-L6-v2 fine-tuned on 20,000 SST-2 rows"
         f"{f', dev accuracy **{teacher:.2f}**' if teacher is not None else ''}; {result['data']}; TinyBERT task "
-        f"stages (4 + 3 epochs), random student, seed {result['seed']}, one run each. Speed-ups: teacher and student "
-        "interleaved on token ids (tokenisation not timed). Experiment: "
-        f"`{result['experiment']}`. "
+        f"stages (4 + 3 epochs), random student, seed {result['seed']}, one run each. Latency: batch 1 at the task's "
+        "token lengths, teacher and student interleaved on token ids (tokenisation not timed); `?`: the run's own "
+        "check found the rounds too spread (other jobs shared the two cores), so read it as a rough figure. "
+        f"Experiment: `{result['experiment']}`. "
     )
     return "\n".join([*lines, "", footer(result, extra=note)])

@@ -25,7 +25,7 @@ OWN_VOCAB = (
 )
 # folder, label, the matches of its intermediate stage, command
 ROWS: list[tuple[str, str, str, str]] = [
-    ("own-vocab-8k", "own 8,000-token WordPiece vocabulary", "embeddings@words, hidden@words",
+    ("own-vocab-8k", "its own WordPiece vocabulary", "embeddings@words, hidden@words",
      f"{BASE} {NO_ATTN} {OWN_VOCAB} --output runs/own-vocabulary/own-vocab-8k"),
     ("teacher-vocab-no-attn", "the teacher's vocabulary", "embeddings, hidden",
      f"{BASE} {NO_ATTN} --output runs/own-vocabulary/teacher-vocab-no-attn"),
@@ -60,9 +60,11 @@ def run_row(runs: Path, folder: str, label: str, matches: str, command: str) -> 
         "embedding_rows_from_teacher": vocabulary[0].get("embedding_rows_from_teacher") if vocabulary else None,
         "parameters": m["parameters"]["student"],
         "teacher_parameters": m["parameters"]["teacher"],
+        "student_ms_batch1": latency.get("student_ms"),
+        "teacher_ms_batch1": latency.get("teacher_ms"),
         "speedup_batch1": latency.get("speedup"),
-        "speedup_batch32": (latency.get("batch_32") or {}).get("speedup"),
         "latency_reliable": latency.get("reliable"),
+        "load_average": latency.get("load_average"),
         "stages": {
             name: {"steps": s["global_step"], "examples_per_second": s["examples_per_second"]}
             for name, s in m["stages"].items()
