@@ -197,7 +197,7 @@ def render() -> str:
             "In the TinyBERT 4×312 student, 9.7M of 14.4M parameters are the 30,522-token embedding table. "
             "`student.tokenizer: 8000` trains an 8,000-token WordPiece vocabulary on the training text; teacher and "
             "student then read their own tokens, and hidden states are matched word by word (mean over each word's "
-            "pieces). Attention scores cannot be aligned across tokenizers, so the like-for-like row drops them too.",
+            "pieces; attention scores over each pair of words' pieces).",
             ["own_vocabulary.json"],
             tables.own_vocabulary,
         ),

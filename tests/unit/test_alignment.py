@@ -7,7 +7,8 @@ import torch
 from transformers import BertTokenizerFast
 
 from alembert.data.paired import PairedCollator, student_view, tokenize_paired
-from alembert.features.alignment import aligned_words, word_ids_from_offsets, word_pool
+from alembert.features.alignment import aligned_words, word_ids_from_offsets, word_pool, word_pool_pairs
+from alembert.losses import attention_mse
 
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -55,6 +56,45 @@ def test_word_pool_is_the_mean_of_each_words_pieces():
     words, present = word_pool(hidden, word_ids, 3)
     assert words.squeeze(-1).tolist() == [[3.0, 8.0, 0.0]]  # (2 + 4) / 2, 8, absent
     assert present.tolist() == [[True, True, False]]
+
+
+def test_word_pool_pairs_is_the_mean_over_both_words_pieces():
+    # tokens: [CLS] a b1 b2 [PAD]; words: a = 0, b = 1; the padded key holds the dtype's minimum, as captured
+    low = torch.finfo(torch.float32).min
+    scores = torch.tensor(
+        [
+            [9.0, 9.0, 9.0, 9.0, low],
+            [9.0, 1.0, 2.0, 4.0, low],
+            [9.0, 8.0, 16.0, 32.0, low],
+            [9.0, 64.0, 128.0, 256.0, low],
+            [9.0, 9.0, 9.0, 9.0, low],
+        ]
+    ).expand(1, 2, 5, 5)  # two heads, the same map
+    pairs, present = word_pool_pairs(scores, torch.tensor([[-1, 0, 1, 1, -1]]), 3)
+    expected = [
+        [1.0, (2 + 4) / 2, 0.0],  # a→a, a→b: mean of a→b1 and a→b2
+        [(8 + 64) / 2, (16 + 32 + 128 + 256) / 4, 0.0],  # b→a, b→b over the four piece pairs
+        [0.0, 0.0, 0.0],  # absent word
+    ]
+    assert pairs.tolist() == [[expected, expected]]
+    assert present.tolist() == [[True, True, False]]
+
+
+def test_attention_scores_compare_word_by_word_across_tokenizations():
+    # teacher splits word 1 in two pieces, the student word 0; where the maps agree word by word the loss is 0
+    teacher_ids = torch.tensor([[-1, 0, 1, 1, -1]])
+    student_ids = torch.tensor([[-1, 0, 0, 1, -1, -1]])
+    words = torch.tensor([[3.0, 5.0], [7.0, 11.0]])
+    teacher = torch.zeros(1, 1, 5, 5)
+    teacher[0, 0, 1:4, 1:4] = words[[0, 1, 1]][:, [0, 1, 1]]
+    student = torch.full((1, 1, 6, 6), -50.0)  # special tokens and padding differ: never compared
+    student[0, 0, 1:4, 1:4] = words[[0, 0, 1]][:, [0, 0, 1]]
+    s, t, mask = aligned_words(student, teacher, student_ids, teacher_ids)
+    assert torch.equal(s, t) and mask.tolist() == [[True, True]]
+    assert attention_mse(s, t, mask=mask).item() == 0.0
+    student[0, 0, 1, 3] += 2.0  # one piece pair of (word 0 → word 1) moves: that word pair's mean moves by 1
+    s, t, mask = aligned_words(student, teacher, student_ids, teacher_ids)
+    assert attention_mse(s, t, mask=mask).item() == pytest.approx(1.0 / 4)  # one of four word pairs, squared 1
 
 
 def test_aligned_words_compare_the_same_words(two_tokenizers):

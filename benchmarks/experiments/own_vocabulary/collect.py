@@ -31,6 +31,10 @@ ROWS: list[tuple[str, str, str, str]] = [
      f"{BASE} {NO_ATTN} --output runs/own-vocabulary/teacher-vocab-no-attn"),
     ("teacher-vocab", "the teacher's vocabulary, full recipe", "embeddings, hidden, attention_scores",
      f"{BASE} --output runs/own-vocabulary/teacher-vocab"),
+    ("own-vocab-8k-attn", "its own WordPiece vocabulary, full recipe",
+     "embeddings@words, hidden@words, attention_scores@words",
+     f"{BASE} {OWN_VOCAB} --set stages.intermediate.matches.attn.representation=attention_scores@words "
+     "--output runs/own-vocabulary/own-vocab-8k-attn"),
 ]  # fmt: skip
 
 

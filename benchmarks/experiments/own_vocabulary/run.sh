@@ -2,8 +2,9 @@
 # A 4x312 student with an 8,000-token WordPiece vocabulary of its own, against the same student with the teacher's
 # vocabulary, on the 8,000-row SST-2 subset: TinyBERT task stages (No GD, No DA), seed 42, one thread, one row after
 # another, then the collected table (results/own_vocabulary.json and benchmarks/README.md).
-# The own-vocabulary student is matched word by word (embeddings@words, hidden@words; attention scores cannot be
-# aligned across tokenizers), so the like-for-like row drops the attention term too; the full recipe is the third row.
+# The own-vocabulary student is matched word by word (embeddings@words, hidden@words, attention_scores@words: the
+# score from word i to word j is the mean over their pieces). Rows: own vocabulary with and without the attention
+# term, the teacher's vocabulary without it and with the full recipe.
 # Every row skips what is finished and resumes what was started.
 # Usage: bash benchmarks/experiments/own_vocabulary/run.sh GLUE_SST2_DIR TEACHER   (TEACHER: a fine-tuned SST-2 model)
 set -euo pipefail
@@ -29,4 +30,5 @@ row() {  # row NAME [--set ...]: run (or resume) one row into runs/own-vocabular
 row own-vocab-8k "${NO_ATTN[@]}" "${OWN_VOCAB[@]}"
 row teacher-vocab-no-attn "${NO_ATTN[@]}"
 row teacher-vocab
+row own-vocab-8k-attn "${OWN_VOCAB[@]}" --set stages.intermediate.matches.attn.representation=attention_scores@words
 "$PYTHON" -m benchmarks.experiments.own_vocabulary.collect --runs "$RUNS" --teacher "$TEACHER"

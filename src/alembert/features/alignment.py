@@ -5,6 +5,10 @@ teacher token and ``play ##ing`` for the student). Both tokenizers report each p
 text, so every piece can be assigned to the whitespace-separated word it starts in; a word's state is the mean
 of its pieces' states (:func:`word_pool`), and the teacher's and the student's word states are then compared
 like any hidden states. Special tokens (no characters) and words one side truncated away are left out.
+
+Attention maps are aligned the same way on both axes (:func:`word_pool_pairs`): the score from word ``i`` to word
+``j`` is the mean of the scores from ``i``'s pieces to ``j``'s pieces, so TinyBERT's per-head attention-score match
+(``attention_scores@words``) works across tokenizers as long as both models have as many heads.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 from torch import Tensor
 
 
-__all__ = ["aligned_words", "word_ids_from_offsets", "word_pool", "word_spans"]
+__all__ = ["aligned_words", "word_ids_from_offsets", "word_pool", "word_pool_pairs", "word_spans"]
 
 _WORD = re.compile(r"\S+")
 
@@ -78,18 +82,45 @@ def word_pool(hidden: Tensor, word_ids: Tensor, num_words: int) -> tuple[Tensor,
     return sums / counts.clamp_min(1.0).unsqueeze(-1), counts > 0
 
 
+def word_pool_pairs(scores: Tensor, word_ids: Tensor, num_words: int) -> tuple[Tensor, Tensor]:
+    """Mean of each pair of words' piece-to-piece entries of per-head maps.
+
+    Args:
+        scores: ``(batch, heads, seq, seq)`` maps (e.g. pre-softmax attention scores; padded keys may hold the
+            dtype's minimum, they are never read).
+        word_ids: ``(batch, seq)`` word index per token, ``-1`` for tokens that belong to no word.
+        num_words: words per example in the output (at least the largest index + 1).
+
+    Returns:
+        ``(pairs (batch, heads, num_words, num_words), present (batch, num_words) bool)``; entries of absent
+        words are zero.
+    """
+    valid = word_ids >= 0
+    assign = torch.nn.functional.one_hot(word_ids.clamp_min(0).long(), num_words).to(scores.dtype)
+    assign = assign * valid.unsqueeze(-1).to(scores.dtype)  # (batch, seq, words)
+    counts = assign.sum(dim=1)  # (batch, words)
+    pieces = valid[:, :, None] & valid[:, None, :]  # only pieces of words, on both axes: no padding, no [CLS]
+    scores = torch.where(pieces.unsqueeze(1), scores, torch.zeros_like(scores))
+    sums = torch.einsum("bqw,bhqk,bkv->bhwv", assign, scores, assign)
+    norm = (counts[:, :, None] * counts[:, None, :]).clamp_min(1.0).unsqueeze(1)
+    return sums / norm, counts > 0
+
+
 def aligned_words(
     student_hidden: Tensor, teacher_hidden: Tensor, student_word_ids: Tensor, teacher_word_ids: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Word states of both sides over the same words, and the mask of words both sides kept.
+    """Word states (or, for ``(batch, heads, seq, seq)`` maps, word-pair maps) of both sides over the same words,
+    and the mask of words both sides kept.
 
     Returns:
-        ``(student_words, teacher_words, mask)``: ``(batch, words, dim)`` twice and ``(batch, words)`` bool.
+        ``(student_words, teacher_words, mask)``: ``(batch, words, dim)`` (or ``(batch, heads, words, words)``)
+        twice and ``(batch, words)`` bool.
     """
     if torch.compiler.is_compiling():  # a bound known from the shapes (no host sync, no shape read from data)
         num_words = max(student_word_ids.shape[1], teacher_word_ids.shape[1])  # a word has at least one piece
     else:
         num_words = int(max(student_word_ids.max().item(), teacher_word_ids.max().item(), 0)) + 1
-    student_words, student_present = word_pool(student_hidden, student_word_ids.to(student_hidden.device), num_words)
-    teacher_words, teacher_present = word_pool(teacher_hidden, teacher_word_ids.to(teacher_hidden.device), num_words)
+    pool = word_pool_pairs if student_hidden.dim() == 4 else word_pool
+    student_words, student_present = pool(student_hidden, student_word_ids.to(student_hidden.device), num_words)
+    teacher_words, teacher_present = pool(teacher_hidden, teacher_word_ids.to(teacher_hidden.device), num_words)
     return student_words, teacher_words, student_present & teacher_present

@@ -38,7 +38,7 @@ def check_attention_match(
         student_config: the student's transformers config.
         where: config location prefixed to messages.
     """
-    representation = match.representation
+    representation = match.representation.removesuffix("@words")  # word-pair maps keep their heads
     if representation not in ATTENTION_REPRESENTATIONS:
         if match.loss in ATTENTION_LOSSES:
             fits = [r for r, losses in _LOSSES_FOR.items() if match.loss in losses]
