@@ -529,6 +529,21 @@ def imdb(result: Result) -> str:
     )
 
 
+def _own_vocabulary_latency(result: Result) -> str:
+    bench = result.get("latency")
+    if not bench:
+        return (
+            "Latency: batch 1 at the task's token lengths, teacher and student interleaved on token ids (tokenisation "
+            "not timed); `?`: the run's own check found the rounds too spread (other jobs shared the two cores), so "
+            "read it as a rough figure."
+        )
+    return (
+        f"Latency: median ms per example over one pass of the {bench['examples']}-row dev set at batch 1, each model "
+        "with its own tokenizer (tokenisation not timed), the teacher and all four students interleaved chunk by "
+        f"chunk in one process, {bench['environment']['threads']} thread, nothing else running: `{bench['command']}`."
+    )
+
+
 def own_vocabulary(result: Result) -> str:
     """A student with a vocabulary of its own against the teacher's vocabulary (``experiments/own_vocabulary``)."""
     lines = head(["4×312 student with", "intermediate matches", "dev accuracy", "vs teacher", "params",
@@ -558,9 +573,8 @@ def own_vocabulary(result: Result) -> str:
     note = (
         f"Teacher: all-MiniLM-L6-v2 fine-tuned on 20,000 SST-2 rows"
         f"{f', dev accuracy **{teacher:.2f}**' if teacher is not None else ''}; {result['data']}; TinyBERT task "
-        f"stages (4 + 3 epochs), random student, seed {result['seed']}, one run each. Latency: batch 1 at the task's "
-        "token lengths, teacher and student interleaved on token ids (tokenisation not timed); `?`: the run's own "
-        "check found the rounds too spread (other jobs shared the two cores), so read it as a rough figure. "
+        f"stages (4 + 3 epochs), random student, seed {result['seed']}, one run each. "
+        f"{_own_vocabulary_latency(result)} "
         f"Experiment: `{result['experiment']}`. "
     )
     return "\n".join([*lines, "", footer(result, extra=note)])

@@ -16,7 +16,7 @@ from benchmarks.common import RESULTS, command_line, write_result_json
 from benchmarks.readme import update_readme
 
 
-HARDWARE = "AMD EPYC, 2 cores (shared with other one-thread jobs), 1 thread per process"
+HARDWARE = "AMD EPYC, 2 cores, 1 thread per process (training beside other one-thread jobs)"
 BASE = "alembert distill benchmarks/experiments/sst2_8k/tinybert.yaml --set teacher.path=$TEACHER"
 NO_ATTN = "--set stages.intermediate.matches.attn.weight=0"
 OWN_VOCAB = (
@@ -43,8 +43,24 @@ def _events(run: Path, kind: str) -> list[dict]:
     return [e for e in map(json.loads, lines) if e.get("event") == kind]
 
 
-def run_row(runs: Path, folder: str, label: str, matches: str, command: str) -> dict:
-    """One row from ``runs/folder``: dev accuracy, parameters, vocabulary, latency and training speed."""
+def dev_pass_latency(bench: dict, folder: str) -> dict:
+    """The row's batch-1 latency from an ``alembert bench --dev-task`` record (models named by run folder)."""
+    if folder not in bench["median_example_ms"]:
+        raise SystemExit(f"{folder}: not in the bench record (models: {', '.join(bench['median_example_ms'])})")
+    return {
+        "student_ms": bench["median_example_ms"][folder],
+        "teacher_ms": bench["median_example_ms"][bench["baseline"]],
+        "speedup": bench["speedup"][folder],
+        "reliable": True,
+        "load_average": bench["environment"].get("load_average_start"),
+    }
+
+
+def run_row(runs: Path, folder: str, label: str, matches: str, command: str, bench: dict | None = None) -> dict:
+    """One row from ``runs/folder``: dev accuracy, parameters, vocabulary, latency and training speed.
+
+    The latency comes from ``bench`` (every model timed side by side) when given, else from the run's own report.
+    """
     run = runs / folder
     metrics_path = run / "metrics.json"
     if not metrics_path.is_file():
@@ -52,7 +68,7 @@ def run_row(runs: Path, folder: str, label: str, matches: str, command: str) -> 
     m = json.loads(metrics_path.read_text(encoding="utf-8"))
     student_config = json.loads((run / "student" / "config.json").read_text(encoding="utf-8"))
     vocabulary = _events(run, "student_vocabulary")
-    latency = m.get("latency") or {}
+    latency = dev_pass_latency(bench, folder) if bench else (m.get("latency") or {})
     return {
         "folder": folder,
         "label": label,
@@ -81,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs/own-vocabulary"))
     parser.add_argument("--teacher", required=True, help="the fine-tuned SST-2 teacher the rows used")
     parser.add_argument("--output", type=Path, default=RESULTS / "own_vocabulary.json")
+    parser.add_argument("--bench", type=Path, help="an `alembert bench --dev-task` record timing every row's student")
     args = parser.parse_args(argv)
-    rows = [run_row(args.runs, *spec) for spec in ROWS]
+    bench = json.loads(args.bench.read_text(encoding="utf-8")) if args.bench else None
+    rows = [run_row(args.runs, *spec, bench=bench) for spec in ROWS]
     record = {
         "command": command_line("benchmarks.experiments.own_vocabulary.collect", argv),
         "experiment": "bash benchmarks/experiments/own_vocabulary/run.sh ../shared/data/glue/SST-2 $TEACHER",
@@ -90,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": HARDWARE,
         "data": "runs/data/sst2-8k: 8,000 SST-2 training rows (make_subset, seed 0); the full 872-row dev set",
         "seed": 42,
+        "latency": (
+            {"command": bench["command"], "examples": bench["examples"], "environment": bench["environment"]}
+            if bench
+            else None
+        ),
         "rows": rows,
     }
     write_result_json(args.output, record)

@@ -31,4 +31,8 @@ row own-vocab-8k "${NO_ATTN[@]}" "${OWN_VOCAB[@]}"
 row teacher-vocab-no-attn "${NO_ATTN[@]}"
 row teacher-vocab
 row own-vocab-8k-attn "${OWN_VOCAB[@]}" --set stages.intermediate.matches.attn.representation=attention_scores@words
-"$PYTHON" -m benchmarks.experiments.own_vocabulary.collect --runs "$RUNS" --teacher "$TEACHER"
+# latency side by side: one pass over the SST-2 dev set at batch 1, teacher and the four students interleaved in one
+# process, each with its own tokenizer (run it while nothing else loads the machine)
+[ -f "$RUNS/bench-dev.json" ] || OMP_NUM_THREADS=1 $ALEMBERT bench "$TEACHER" "$RUNS"/{own-vocab-8k,teacher-vocab-no-attn,teacher-vocab,own-vocab-8k-attn}/student \
+  --dev-task sst2 --data "$SST2" --output "$RUNS/bench-dev.json"
+"$PYTHON" -m benchmarks.experiments.own_vocabulary.collect --runs "$RUNS" --teacher "$TEACHER" --bench "$RUNS/bench-dev.json"
