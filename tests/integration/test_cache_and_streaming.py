@@ -90,6 +90,22 @@ def test_cached_teacher_trains_the_same_student_and_is_reused(tmp_path, sst2_dir
     _assert_same_weights(cached.student_dir, again.student_dir)
 
 
+def test_a_finished_run_deletes_its_own_cache_and_keeps_a_named_one(tmp_path, sst2_dir):
+    teacher = save_tiny_model(tmp_path / "teacher", "bert")
+    config = _cache_config(teacher, sst2_dir, tmp_path / "own", cache=True)
+    del config["teacher"]["cache_dir"]  # the default: <output_dir>/teacher-cache
+    distill(parse_config(DistillConfig, config))
+    run = tmp_path / "own"
+    intermediate, prediction = _events(run, "teacher_cache")
+    assert Path(intermediate["folder"]).parent == run / "teacher-cache"
+    assert prediction["used"] and prediction["reused"] == ["logits-na-float32"]  # still there for the last stage
+    (removed,) = _events(run, "teacher_cache_removed")
+    assert removed["folder"] == str(run / "teacher-cache") and removed["bytes"] > 0
+    assert not (run / "teacher-cache").exists() and (run / "metrics.json").is_file()
+    distill(parse_config(DistillConfig, _cache_config(teacher, sst2_dir, tmp_path / "shared", cache=True)))
+    assert any((tmp_path / "tc").iterdir()) and not _events(tmp_path / "shared", "teacher_cache_removed")
+
+
 def _stream_config(teacher: Path, corpus: Path, output: Path) -> dict:
     return {
         "task": "mlm",

@@ -55,8 +55,9 @@ class TeacherConfig(_Frozen):
     )
     cache_dir: str | None = Field(
         default=None,
-        description="Where cached teacher outputs live (default <output_dir>/teacher-cache). Runs may share a "
-        "folder: entries are keyed by a fingerprint of the teacher's weights, the tokenised data and precision.",
+        description="Where cached teacher outputs live. The default, <output_dir>/teacher-cache, is deleted when "
+        "the run finishes; a folder named here is kept, and runs may share it: entries are keyed by a fingerprint "
+        "of the teacher's weights, the tokenised data and precision.",
     )
     cache_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         default="auto",

@@ -41,6 +41,7 @@ __all__ = [
     "later_cached_features",
     "open_stage_cache",
     "passes_over_data",
+    "remove_run_cache",
 ]
 
 HEADROOM_BYTES = 1 << 30  # left free for checkpoints and the student after the cache is written
@@ -119,6 +120,24 @@ def free_bytes(folder: Path) -> int:
     """Free bytes on the disk that holds (or will hold) ``folder``."""
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     return shutil.disk_usage(existing).free
+
+
+def remove_run_cache(run: RunContext, config: DistillConfig) -> None:
+    """Delete the run's own teacher cache once the run has finished; a ``teacher.cache_dir`` the user named stays.
+
+    The default folder, ``<output_dir>/teacher-cache``, is keyed to this run's teacher, data and precision, so no
+    other run reads it, and on small tasks it is often larger than everything else the run writes. The log records
+    the folder and the bytes freed.
+    """
+    folder = run.output_dir / "teacher-cache"
+    if config.teacher.cache_dir is not None:
+        return
+    run.accelerator.wait_for_everyone()  # every process has finished reading it
+    if not run.accelerator.is_main_process or not folder.is_dir():
+        return
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    shutil.rmtree(folder)
+    run.log.event("teacher_cache_removed", folder=str(folder), bytes=size)
 
 
 def _gb(size: int) -> str:

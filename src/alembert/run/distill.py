@@ -24,7 +24,7 @@ from alembert.report.card import software_versions, write_student_card
 from alembert.report.compare import write_comparison
 from alembert.report.summary import RunReport, write_report
 from alembert.run.assistants import distill_assistants
-from alembert.run.cache_policy import later_cached_features
+from alembert.run.cache_policy import later_cached_features, remove_run_cache
 from alembert.run.context import DistillResult, RunContext, build_eval_fn, final_metrics, stage_summary
 from alembert.run.embeddings import embedding_eval_fn, find_embedding_tasks
 from alembert.run.folder import Changes, check_precision, claim_run_folder
@@ -172,6 +172,7 @@ def _distill(config: DistillConfig, resume: bool, changes: Changes) -> DistillRe
         write_report(report, output_dir)
         title = f"{config.recipe or 'distill'} on {report.task}: teacher vs student"
         write_comparison([output_dir], output_dir, markdown=False, title=title)  # report.html + figures
+    remove_run_cache(run, config)
     run.log.event("end", **{f"student_{k}": v for k, v in student_metrics.items()})
     run.close()
     return DistillResult(output_dir, student_dir, report.to_dict())
