@@ -37,17 +37,25 @@ def test_word_ids_follow_offsets(two_tokenizers):
                                                              "[SEP]"]  # fmt: skip
     assert student.convert_ids_to_tokens(s["input_ids"]) == ["[CLS]", "play", "##ing", "football", "is", "fun", "!",
                                                              "[SEP]"]  # fmt: skip
-    # words by whitespace: 0 "Playing", 1 "football", 2 "is", 3 "fun!" ("!" starts inside word 3)
-    assert word_ids_from_offsets(t["offset_mapping"], t.sequence_ids(), [text]) == [-1, 0, 1, 1, 2, 3, 3, -1]
-    assert word_ids_from_offsets(s["offset_mapping"], s.sequence_ids(), [text]) == [-1, 0, 0, 1, 2, 3, 3, -1]
+    # words by whitespace: 0 "Playing", 1 "football", 2 "is", 3 "fun!" ("!" starts inside word 3); then the special
+    # slots: 4 [CLS], 5 the [SEP] closing the text
+    assert word_ids_from_offsets(t["offset_mapping"], t.sequence_ids(), [text]) == [4, 0, 1, 1, 2, 3, 3, 5]
+    assert word_ids_from_offsets(s["offset_mapping"], s.sequence_ids(), [text]) == [4, 0, 0, 1, 2, 3, 3, 5]
 
 
 def test_word_ids_of_a_pair_number_the_second_text_after_the_first(two_tokenizers):
     teacher, _ = two_tokenizers
     encoded = teacher("fun football", "is playing", return_offsets_mapping=True)
     ids = word_ids_from_offsets(encoded["offset_mapping"], encoded.sequence_ids(), ["fun football", "is playing"])
-    # [CLS] fun foot ##ball [SEP] is playing [SEP]
-    assert ids == [-1, 0, 1, 1, -1, 2, 3, -1]
+    # [CLS] fun foot ##ball [SEP] is playing [SEP]: 4 words, then [CLS] 4, the first [SEP] 5, the second 6
+    assert ids == [4, 0, 1, 1, 5, 2, 3, 6]
+
+
+def test_roberta_style_separators_share_the_slot_of_the_text_they_close():
+    # <s> a b </s> </s> c </s> with (start, end) offsets; the two separators between the texts pool together
+    offsets = [(0, 0), (0, 1), (2, 3), (0, 0), (0, 0), (0, 1), (0, 0)]
+    ids = word_ids_from_offsets(offsets, [None, 0, 0, None, None, 1, None], ["a b", "c"])
+    assert ids == [3, 0, 1, 4, 4, 2, 5]
 
 
 def test_word_pool_is_the_mean_of_each_words_pieces():
@@ -114,8 +122,9 @@ def test_paired_dataset_and_collator(two_tokenizers):
     data = tokenize_paired([("playing football",), ("fun !",)], [1, 0], teacher, student, max_length=16)
     batch = PairedCollator(teacher, student)([data[0], data[1]])
     assert batch["input_ids"].shape == (2, 5) and batch["student_input_ids"].shape == (2, 5)
-    assert batch["word_ids"].tolist() == [[-1, 0, 1, 1, -1], [-1, 0, 1, -1, -1]]
-    assert batch["student_word_ids"].tolist() == [[-1, 0, 0, 1, -1], [-1, 0, 1, -1, -1]]
+    # two words each, then [CLS] (slot 2) and [SEP] (slot 3); padding -1
+    assert batch["word_ids"].tolist() == [[2, 0, 1, 1, 3], [2, 0, 1, 3, -1]]
+    assert batch["student_word_ids"].tolist() == [[2, 0, 0, 1, 3], [2, 0, 1, 3, -1]]
     view = student_view(batch)
     assert torch.equal(view["input_ids"], batch["student_input_ids"]) and torch.equal(view["labels"], batch["labels"])
     assert torch.equal(view["word_ids"], batch["student_word_ids"])  # the student's own word indices

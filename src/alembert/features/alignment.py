@@ -4,7 +4,12 @@ When the student has a vocabulary of its own, its pieces do not line up with the
 teacher token and ``play ##ing`` for the student). Both tokenizers report each piece's character offsets in the
 text, so every piece can be assigned to the whitespace-separated word it starts in; a word's state is the mean
 of its pieces' states (:func:`word_pool`), and the teacher's and the student's word states are then compared
-like any hidden states. Special tokens (no characters) and words one side truncated away are left out.
+like any hidden states. Words one side truncated away are left out.
+
+Special tokens are matched too, by their place, since TinyBERT matches every position and BERT puts much of its
+attention on ``[CLS]`` and ``[SEP]``: after the text's words come one slot for the tokens before the first text
+(``[CLS]``, ``<s>``) and one for the tokens closing each text (``[SEP]``; RoBERTa's ``</s></s>`` between a pair
+shares its slot). Two BERT-style tokenizers, or a BERT and a RoBERTa one, thus line up special by special.
 
 Attention maps are aligned the same way on both axes (:func:`word_pool_pairs`): the score from word ``i`` to word
 ``j`` is the mean of the scores from ``i``'s pieces to ``j``'s pieces, so TinyBERT's per-head attention-score match
@@ -34,7 +39,7 @@ def word_spans(text: str) -> list[tuple[int, int]]:
 def word_ids_from_offsets(
     offsets: Sequence[tuple[int, int]], sequence_ids: Sequence[int | None], texts: Sequence[str]
 ) -> list[int]:
-    """The word index of every token of one encoded example (``-1`` for special tokens).
+    """The word index of every token of one encoded example.
 
     Args:
         offsets: each token's ``(start, end)`` characters in its own text (a fast tokenizer's
@@ -43,16 +48,23 @@ def word_ids_from_offsets(
         texts: the example's one or two texts; the words of the second are numbered after the first's.
 
     Returns:
-        One word index per token, words numbered across the texts.
+        One word index per token, words numbered across the texts, then the special slots: with ``W`` words in
+        all, ``W`` for the special tokens before the first text and ``W + 1 + s`` for those after text ``s``;
+        ``-1`` for a text token with no characters.
     """
     spans = [word_spans(text) for text in texts]
     starts = [[start for start, _ in text_spans] for text_spans in spans]
     first_word = [0]
     for text_spans in spans[:-1]:
         first_word.append(first_word[-1] + len(text_spans))
-    ids = []
+    words = first_word[-1] + len(spans[-1])
+    ids, last_text = [], None
     for (start, end), sequence in zip(offsets, sequence_ids):
-        if sequence is None or end <= start:
+        if sequence is None:  # a special token: its slot is its place among the texts
+            ids.append(words if last_text is None else words + 1 + last_text)
+            continue
+        last_text = sequence
+        if end <= start:
             ids.append(-1)
             continue
         word = bisect_right(starts[sequence], start) - 1
@@ -99,7 +111,7 @@ def word_pool_pairs(scores: Tensor, word_ids: Tensor, num_words: int) -> tuple[T
     assign = torch.nn.functional.one_hot(word_ids.clamp_min(0).long(), num_words).to(scores.dtype)
     assign = assign * valid.unsqueeze(-1).to(scores.dtype)  # (batch, seq, words)
     counts = assign.sum(dim=1)  # (batch, words)
-    pieces = valid[:, :, None] & valid[:, None, :]  # only pieces of words, on both axes: no padding, no [CLS]
+    pieces = valid[:, :, None] & valid[:, None, :]  # only tokens with a slot, on both axes: no padding
     scores = torch.where(pieces.unsqueeze(1), scores, torch.zeros_like(scores))
     sums = torch.einsum("bqw,bhqk,bkv->bhwv", assign, scores, assign)
     norm = (counts[:, :, None] * counts[:, None, :]).clamp_min(1.0).unsqueeze(1)
