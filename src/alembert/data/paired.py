@@ -3,7 +3,8 @@
 Used when the student has a vocabulary of its own (``student.tokenizer``) or a match compares word states
 (``hidden@words``). A batch holds the teacher's inputs under the usual names (``input_ids``, ``attention_mask``,
 ``token_type_ids``), the student's under ``student_…`` and both sides' word indices (``word_ids``,
-``student_word_ids``, special tokens in slots of their own, ``-1`` for padding; see :mod:`alembert.features.alignment`).
+``student_word_ids``, special tokens in slots of their own, ``-1`` for padding;
+see :mod:`alembert.features.alignment`).
 """
 
 from __future__ import annotations
