@@ -50,15 +50,19 @@ def test_glue_student_with_its_own_trained_vocabulary(tmp_path):
     assert scored["dev"]["accuracy"] == pytest.approx(result.metrics["student_metrics"]["accuracy"])
 
 
-def test_tinybert_with_its_own_vocabulary_matches_attention_scores_word_by_word(tmp_path):
+@pytest.mark.parametrize(
+    ("attention", "loss"), [("attention_scores@words", "attention_mse"), ("attention_probs@words", "attention_kl")]
+)
+def test_tinybert_with_its_own_vocabulary_matches_attention_word_by_word(tmp_path, attention, loss):
     save_tiny_model(tmp_path / "teacher", "bert", layers=4, hidden=32, heads=4)
     data = write_sst2(tmp_path / "SST-2", train=48, dev=16)
-    words = {"embd": "embeddings@words", "hidn": "hidden@words", "attn": "attention_scores@words"}
+    words = {"embd": "embeddings@words", "hidn": "hidden@words", "attn": attention}
     overrides = [
         f"teacher.path={tmp_path / 'teacher'}", f"data.train={data}", f"output_dir={tmp_path / 'run'}", *SHRINK,
         "data.augment=null", "student.tokenizer=100", "student.num_layers=2", "student.hidden_size=24",
         "student.num_heads=4", "student.intermediate_size=48", "stages.prediction.train.max_steps=2",
         *(f"stages.intermediate.matches.{name}.representation={rep}" for name, rep in words.items()),
+        f"stages.intermediate.matches.attn.loss={loss}",
     ]  # fmt: skip
     distill(load_recipe("tinybert-task", overrides))
     train = [e for e in events(tmp_path / "run") if e["event"] == "train" and e["stage"] == "intermediate"]

@@ -8,7 +8,7 @@ from transformers import BertTokenizerFast
 
 from alembert.data.paired import PairedCollator, student_view, tokenize_paired
 from alembert.features.alignment import aligned_words, word_ids_from_offsets, word_pool, word_pool_pairs
-from alembert.losses import attention_mse
+from alembert.losses import attention_kl, attention_mse
 
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -103,6 +103,34 @@ def test_attention_scores_compare_word_by_word_across_tokenizations():
     student[0, 0, 1, 3] += 2.0  # one piece pair of (word 0 → word 1) moves: that word pair's mean moves by 1
     s, t, mask = aligned_words(student, teacher, student_ids, teacher_ids)
     assert attention_mse(s, t, mask=mask).item() == pytest.approx(1.0 / 4)  # one of four word pairs, squared 1
+
+
+def test_word_pool_pairs_sums_a_key_words_pieces_for_probabilities():
+    # tokens: a b1 b2; words a = 0, b = 1; rows are distributions over the three pieces
+    probs = torch.tensor([[0.5, 0.25, 0.25], [0.2, 0.4, 0.4], [0.6, 0.3, 0.1]]).expand(1, 1, 3, 3)
+    pairs, _ = word_pool_pairs(probs, torch.tensor([[0, 1, 1]]), 2, keys="sum")
+    expected = [[0.5, 0.5], [(0.2 + 0.6) / 2, (0.8 + 0.4) / 2]]  # mean over b's query pieces of the summed mass
+    torch.testing.assert_close(pairs[0, 0], torch.tensor(expected))
+    torch.testing.assert_close(pairs.sum(-1), torch.ones(1, 1, 2))  # still distributions over words
+
+
+def test_attention_probs_compare_word_distributions_across_tokenizations():
+    # the same word-level attention, spread over different pieces on each side, gives equal word maps: KL 0
+    teacher_ids = torch.tensor([[2, 0, 1, 1, 3]])  # [CLS] a b1 b2 [SEP]
+    student_ids = torch.tensor([[2, 0, 0, 1, 3, -1]])  # [CLS] a1 a2 b [SEP] [PAD]
+    word_probs = torch.tensor([0.1, 0.4, 0.3, 0.2])  # every row puts this mass on a, b, [CLS], [SEP]
+    teacher = torch.tensor([0.3, 0.1, 0.2, 0.2, 0.2]).expand(1, 1, 5, 5)  # a 0.1, b 0.2 + 0.2
+    student = torch.tensor([0.3, 0.05, 0.05, 0.4, 0.2, 0.0]).expand(1, 1, 6, 6)  # a 0.05 + 0.05, b 0.4
+    s, t, mask = aligned_words(student, teacher, student_ids, teacher_ids, distributions=True)
+    torch.testing.assert_close(t[0, 0], word_probs.expand(4, 4))
+    torch.testing.assert_close(s, t)
+    assert mask.tolist() == [[True, True, True, True]]
+    assert attention_kl(s, t, mask=mask).item() == pytest.approx(0.0, abs=1e-6)
+    # a word the student truncated away: both sides renormalise over the three words they share
+    s, t, mask = aligned_words(student[..., :4, :4], teacher, student_ids[:, :4], teacher_ids, distributions=True)
+    assert mask.tolist() == [[True, True, True, False]]
+    torch.testing.assert_close(t[0, 0, 0], torch.tensor([0.1, 0.4, 0.3, 0.0]) / 0.8)
+    torch.testing.assert_close(s[0, 0, 0], torch.tensor([0.1, 0.4, 0.3, 0.0]) / 0.8)
 
 
 def test_aligned_words_compare_the_same_words(two_tokenizers):

@@ -54,10 +54,11 @@ Representation = Literal[
     "hidden@words",
     "embeddings@words",
     "attention_scores@words",
+    "attention_probs@words",
 ]
 REPRESENTATIONS: tuple[str, ...] = Representation.__args__  # type: ignore[attr-defined]
 # Token-level representations compared word by word (mean over each word's pieces): two tokenizers can meet there.
-WORD_REPRESENTATIONS: tuple[str, ...] = ("hidden@words", "embeddings@words", "attention_scores@words")
+WORD_REPRESENTATIONS: tuple[str, ...] = tuple(r for r in REPRESENTATIONS if r.endswith("@words"))
 # Sequence-level representations: one vector per example, no layer to choose.
 SEQUENCE_REPRESENTATIONS: tuple[str, ...] = ("logits", "sentence_embedding")
 # Tasks on unlabelled text: masked-LM general distillation, and sentence-embedding distillation.

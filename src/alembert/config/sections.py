@@ -116,8 +116,9 @@ class StudentTokenizerConfig(_Frozen):
     """A vocabulary of the student's own: trained on the run's training text, or an existing tokenizer folder.
 
     Teacher and student then tokenise every example separately; sequence-level terms (logits, sentence
-    embeddings) compare as usual, hidden states and attention scores only word by word (``hidden@words``,
-    ``embeddings@words``, ``attention_scores@words``; see :mod:`alembert.features.alignment`).
+    embeddings) compare as usual, hidden states and attention maps only word by word (``hidden@words``,
+    ``embeddings@words``, ``attention_scores@words``, ``attention_probs@words``; see
+    :mod:`alembert.features.alignment`).
     """
 
     path: str | None = Field(default=None, description="An existing tokenizer folder (save_pretrained).")

@@ -13,7 +13,10 @@ shares its slot). Two BERT-style tokenizers, or a BERT and a RoBERTa one, thus l
 
 Attention maps are aligned the same way on both axes (:func:`word_pool_pairs`): the score from word ``i`` to word
 ``j`` is the mean of the scores from ``i``'s pieces to ``j``'s pieces, so TinyBERT's per-head attention-score match
-(``attention_scores@words``) works across tokenizers as long as both models have as many heads.
+(``attention_scores@words``) works across tokenizers as long as both models have as many heads. Attention
+*probabilities* (``attention_probs@words``, MiniLM's and MobileBERT's KL) pool as distributions: the mass word ``i``
+puts on word ``j`` is the mean over ``i``'s pieces of the sum over ``j``'s pieces, renormalised over the words both
+sides kept, so each row stays a distribution over words.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from functools import partial
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -94,14 +99,18 @@ def word_pool(hidden: Tensor, word_ids: Tensor, num_words: int) -> tuple[Tensor,
     return sums / counts.clamp_min(1.0).unsqueeze(-1), counts > 0
 
 
-def word_pool_pairs(scores: Tensor, word_ids: Tensor, num_words: int) -> tuple[Tensor, Tensor]:
-    """Mean of each pair of words' piece-to-piece entries of per-head maps.
+def word_pool_pairs(
+    scores: Tensor, word_ids: Tensor, num_words: int, keys: Literal["mean", "sum"] = "mean"
+) -> tuple[Tensor, Tensor]:
+    """Each pair of words' piece-to-piece entries of per-head maps, pooled: mean over the query word's pieces, and
+    mean (scores) or sum (probabilities: the mass on a word is the mass on its pieces) over the key word's.
 
     Args:
         scores: ``(batch, heads, seq, seq)`` maps (e.g. pre-softmax attention scores; padded keys may hold the
             dtype's minimum, they are never read).
         word_ids: ``(batch, seq)`` word index per token, ``-1`` for tokens that belong to no word.
         num_words: words per example in the output (at least the largest index + 1).
+        keys: how the key word's pieces combine.
 
     Returns:
         ``(pairs (batch, heads, num_words, num_words), present (batch, num_words) bool)``; entries of absent
@@ -114,15 +123,29 @@ def word_pool_pairs(scores: Tensor, word_ids: Tensor, num_words: int) -> tuple[T
     pieces = valid[:, :, None] & valid[:, None, :]  # only tokens with a slot, on both axes: no padding
     scores = torch.where(pieces.unsqueeze(1), scores, torch.zeros_like(scores))
     sums = torch.einsum("bqw,bhqk,bkv->bhwv", assign, scores, assign)
-    norm = (counts[:, :, None] * counts[:, None, :]).clamp_min(1.0).unsqueeze(1)
+    key_counts = counts if keys == "mean" else torch.ones_like(counts)
+    norm = (counts[:, :, None] * key_counts[:, None, :]).clamp_min(1.0).unsqueeze(1)
     return sums / norm, counts > 0
 
 
 def aligned_words(
-    student_hidden: Tensor, teacher_hidden: Tensor, student_word_ids: Tensor, teacher_word_ids: Tensor
+    student_hidden: Tensor,
+    teacher_hidden: Tensor,
+    student_word_ids: Tensor,
+    teacher_word_ids: Tensor,
+    *,
+    distributions: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Word states (or, for ``(batch, heads, seq, seq)`` maps, word-pair maps) of both sides over the same words,
     and the mask of words both sides kept.
+
+    Args:
+        student_hidden: ``(batch, seq_s, dim)`` states or ``(batch, heads, seq_s, seq_s)`` maps of the student.
+        teacher_hidden: the teacher's, over its own ``seq_t`` tokens.
+        student_word_ids: ``(batch, seq_s)`` word index per student token (``-1``: none).
+        teacher_word_ids: ``(batch, seq_t)``.
+        distributions: the maps are attention probabilities: sum over each key word's pieces and renormalise
+            every row over the words both sides kept.
 
     Returns:
         ``(student_words, teacher_words, mask)``: ``(batch, words, dim)`` (or ``(batch, heads, words, words)``)
@@ -132,7 +155,20 @@ def aligned_words(
         num_words = max(student_word_ids.shape[1], teacher_word_ids.shape[1])  # a word has at least one piece
     else:
         num_words = int(max(student_word_ids.max().item(), teacher_word_ids.max().item(), 0)) + 1
-    pool = word_pool_pairs if student_hidden.dim() == 4 else word_pool
+    if student_hidden.dim() == 4:
+        keys = "sum" if distributions else "mean"
+        pool = partial(word_pool_pairs, keys=keys)
+    else:
+        pool = word_pool
     student_words, student_present = pool(student_hidden, student_word_ids.to(student_hidden.device), num_words)
     teacher_words, teacher_present = pool(teacher_hidden, teacher_word_ids.to(teacher_hidden.device), num_words)
-    return student_words, teacher_words, student_present & teacher_present
+    both = student_present & teacher_present
+    if distributions and student_hidden.dim() == 4:
+        student_words, teacher_words = _renormalised(student_words, both), _renormalised(teacher_words, both)
+    return student_words, teacher_words, both
+
+
+def _renormalised(probs: Tensor, keep: Tensor) -> Tensor:
+    """Rows of ``(batch, heads, words, words)`` word distributions over the kept key words only, summing to 1."""
+    probs = probs * keep[:, None, None, :].to(probs.dtype)
+    return probs / probs.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(probs.dtype).tiny)

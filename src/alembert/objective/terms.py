@@ -142,7 +142,11 @@ class DistillationObjective(nn.Module):
                 if student_ids is None or "word_ids" not in batch:
                     raise RuntimeError(f"match '{match.name}' needs word ids in the batch (a paired dataset)")
                 student_value, teacher_value, mask = aligned_words(
-                    student_value, teacher_value, student_ids, batch["word_ids"]
+                    student_value,
+                    teacher_value,
+                    student_ids,
+                    batch["word_ids"],
+                    distributions=match.representation == "attention_probs@words",
                 )
             if match.projection:
                 student_value = self.projections[_module_key(match.projection)](student_value)
