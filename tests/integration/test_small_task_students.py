@@ -93,6 +93,29 @@ def test_a_pruned_student_distils_and_loads_without_alembert(tmp_path: Path, tea
     assert not any("projection" in name for name in model.state_dict())
 
 
+def test_a_saved_student_is_cut_again_and_taught_by_the_teacher(tmp_path: Path, teacher: Path, sst2_dir: Path):
+    # pruning in steps: the teacher's layers first (width kept), then that student's width
+    layers = {"init": "pruned", "num_layers": 2, "hidden_size": 32, "num_heads": 4, "intermediate_size": 64}
+    first = distill(load_recipe(short_yaml(tmp_path, teacher, sst2_dir, layers),
+                                [f"output_dir={tmp_path / 'a'}", "bench_latency=false", *TINY_STAGES]))  # fmt: skip
+    narrower = {**layers, "path": str(first.student_dir), "hidden_size": 24, "intermediate_size": 48}
+    (tmp_path / "run.yaml").unlink()
+    config = load_recipe(short_yaml(tmp_path, teacher, sst2_dir, narrower),
+                         [f"output_dir={tmp_path / 'b'}", "bench_latency=false", *TINY_STAGES])  # fmt: skip
+    second = distill(config)
+    events = [json.loads(line) for line in (second.output_dir / "log.jsonl").read_text().splitlines()]
+    pruned = next(e for e in events if e["event"] == "pruned")
+    assert pruned["teacher_shape"]["num_layers"] == 2  # the saved 2-layer student was cut, not the 4-layer teacher
+    assert pruned["student_shape"] == {"num_layers": 2, "hidden_size": 24, "num_heads": 4, "intermediate_size": 48}
+    model = AutoModelForSequenceClassification.from_pretrained(second.student_dir)
+    assert (model.config.num_hidden_layers, model.config.hidden_size, model.config.intermediate_size) == (2, 24, 48)
+    assert second.metrics["teacher_metrics"] == first.metrics["teacher_metrics"]  # the same teacher taught both
+    wider = {**narrower, "hidden_size": 32, "num_layers": 3}
+    (tmp_path / "run.yaml").unlink()
+    with pytest.raises(Exception, match=r"cutting the saved model .*larger than .*num_layers 3 > 2"):
+        distill(load_recipe(short_yaml(tmp_path, teacher, sst2_dir, wider), [f"output_dir={tmp_path / 'c'}"]))
+
+
 def test_alembert_prune_cuts_a_teacher_on_task_data(tmp_path: Path, teacher: Path, sst2_dir: Path, capsys):
     out = tmp_path / "pruned"
     args = ["prune", str(teacher), "--layers", "3", "--hidden", "16", "--heads", "2", "--ffn", "40"]
@@ -165,6 +188,7 @@ def test_glue_chains_general_and_pruned_students_into_task_distillation(tmp_path
     write_sst2(root / "SST-2", train=64, dev=24)
     pretrained = save_tiny_model(tmp_path / "pretrained", "bert", heads=4)
     pruned = {"init": "pruned", "num_layers": 2, "hidden_size": 24, "num_heads": 4, "intermediate_size": 48}
+    earlier = f"{tmp_path}/suite/{{task}}/pruned/seed-{{seed}}/student"  # the pruned row's student, cut again
     config = GlueSuiteConfig(
         teacher=str(pretrained),
         data_root=str(root),
@@ -176,6 +200,9 @@ def test_glue_chains_general_and_pruned_students_into_task_distillation(tmp_path
             {"name": "gd-half", "recipe": "tinybert-task", "student": "general:gd@step-2"},
             {"name": "gd-finetuned", "finetune": True, "student": "general:gd"},
             {"name": "pruned", "recipe": "tinybert-task", "set": [f"student={json.dumps(pruned)}"]},
+            {"name": "pruned-again", "recipe": "tinybert-task", "student": earlier,
+             "set": ["student.init=pruned", "student.num_layers=2", "student.hidden_size=24",
+                     "student.intermediate_size=32"]},
         ],
         output_dir=str(tmp_path / "suite"),
         latency_seq_len=32,
@@ -195,4 +222,7 @@ def test_glue_chains_general_and_pruned_students_into_task_distillation(tmp_path
     assert "| 96.8% |" in table  # the paper's retention, as a reference column
     rows = {r["name"]: r for r in json.loads(result.files["json"].read_text())["rows"]}
     assert rows["pruned"]["parameters"] < rows["teacher"]["parameters"]
+    again = yaml.safe_load((out / "sst2" / "pruned-again" / "seed-42" / "config.yaml").read_text())
+    assert again["student"]["path"] == str(out / "sst2" / "pruned" / "seed-42" / "student")
+    assert rows["pruned-again"]["parameters"] < rows["pruned"]["parameters"]  # its FFN cut from 48 to 32
     assert rows["gd"]["speedup"] is not None and rows["gd"]["latency_ms"] > 0

@@ -151,7 +151,11 @@ class StudentTokenizerConfig(_Frozen):
 class StudentConfig(_Frozen):
     """How the student is built: from a saved model, or from the teacher's config with a new shape."""
 
-    path: str | None = Field(default=None, description="Start from this saved model instead of building one.")
+    path: str | None = Field(
+        default=None,
+        description="Start from this saved model instead of building one; with init: pruned, cut this model (not "
+        "the teacher) down to the shape below: pruning in steps, each distilled from the teacher.",
+    )
     init: Literal["every_other", "random", "teacher", "pruned"] | list[int] = Field(
         default="every_other",
         description="every_other: keep one teacher layer out of two (DistilBERT); a list: those teacher layers "

@@ -41,7 +41,10 @@ def hop_config(
 def planned_student_config(teacher_config: Any, student: StudentConfig, who: str) -> Any:
     """The transformers config the hop's student will have (shape only; no weights are built)."""
     if student.path is not None:
-        return check_model_source(student.path, what=who)
+        saved = check_model_source(student.path, what=who)
+        if student.init != "pruned":
+            return saved
+        teacher_config, who = saved, f"{who} (cut from {student.path})"  # the saved model is the one cut down
     if student.architecture == "mobilebert":
         return mobilebert_config(teacher_config, student)
     teacher_layers = num_layers(teacher_config)

@@ -45,7 +45,7 @@ def describe_run(config: DistillConfig) -> dict[str, Any]:
     description: dict[str, Any] = {
         "teacher": {"path": config.teacher.path, **_shape(teacher_config)},
         "student": {
-            "init": str(config.student.path or config.student.init),
+            "init": _init(config),
             **_shape(student_config),
             "parameters": _parameters(student_config, config.task),
         },
@@ -114,3 +114,10 @@ def _match(match: Any) -> dict[str, Any]:
     if match.projection:
         entry["projection"] = match.projection
     return entry
+
+
+def _init(config: DistillConfig) -> str:
+    student = config.student
+    if student.path is not None:
+        return f"pruned from {student.path}" if student.init == "pruned" else str(student.path)
+    return str(student.init)

@@ -2,7 +2,9 @@
 
 ``student.init: pruned`` ranks the teacher's attention heads, FFN neurons and hidden channels by their mean
 activation over calibration batches of the run's own training data and slices the teacher to the student's shape
-(:mod:`alembert.models.prune`); the same command-line step is ``alembert prune``.
+(:mod:`alembert.models.prune`); the same command-line step is ``alembert prune``. With ``student.path`` as well,
+the saved model is cut instead of the teacher: pruning in steps (e.g. the teacher's layers first, distilled, then
+its width), the teacher still teaching every step.
 """
 
 from __future__ import annotations
@@ -91,16 +93,18 @@ def make_student(
         The student, how it was initialised (``None`` for a saved model) and, for ``init: pruned``, the pruning
         report.
     """
-    if cfg.path is not None:
-        return load_model(cfg.path, head=head, task=task), None, None
-    if cfg.init != "pruned":
+    saved = load_model(cfg.path, head=head, task=task) if cfg.path is not None else None
+    if saved is not None and cfg.init != "pruned":
+        return saved, None, None
+    if saved is None and cfg.init != "pruned":
         student, init = build_student(teacher, cfg, masked_lm=task is None, vocab=vocab)
         return student, init, None
+    source = teacher if saved is None else saved  # path + init: pruned cuts the saved model (iterative pruning)
     settings = cfg.pruning_settings
-    if isinstance(settings.layers, list) and len(settings.layers) != pruned_shape(teacher, cfg).num_layers:
+    if isinstance(settings.layers, list) and len(settings.layers) != pruned_shape(source, cfg).num_layers:
         raise ConfigError(
-            f"student.pruning.layers lists {len(settings.layers)} teacher layers but the student has "
-            f"{pruned_shape(teacher, cfg).num_layers}"
+            f"student.pruning.layers lists {len(settings.layers)} layers to keep but the student has "
+            f"{pruned_shape(source, cfg).num_layers}"
         )
     batches = calibration_batches(
         train_set,
@@ -110,7 +114,15 @@ def make_student(
         seed=seed,
         mlm_probability=data.mlm_probability,
     )
-    student, report = pruned_student(teacher, cfg, batches)
+    try:
+        student, report = pruned_student(source, cfg, batches)
+    except ConfigError as err:
+        if saved is None:
+            raise
+        message = f"student: cutting the saved model {cfg.path} (init: pruned), not the teacher: {err}"
+        raise ConfigError(message) from None
+    if saved is not None:  # its layers are the saved model's, not the teacher's
+        return student, None, report
     return student, StudentInit(report.layers, len(student.state_dict()), len(student.state_dict())), report
 
 
@@ -118,10 +130,16 @@ def kept_hidden_channels(cfg: StudentConfig, report: PruneReport | None) -> tupl
     """The teacher hidden channel of each student channel when the student was cut from the teacher, else ``()``.
 
     From this run's pruning (``student.init: pruned``, unless ``student.pruning.projections: random``) or from the
-    ``prune.json`` that ``alembert prune`` writes beside a model given as ``student.path``.
+    ``prune.json`` that ``alembert prune`` writes beside a model given as ``student.path``. A saved model cut again
+    (``student.path`` with ``init: pruned``) keeps teacher channels only through such a record.
     """
     if report is not None:
-        return report.hidden_channels if cfg.pruning_settings.projections == "kept_channels" else ()
+        if cfg.pruning_settings.projections != "kept_channels":
+            return ()
+        if cfg.path is None:
+            return report.hidden_channels
+        source = kept_hidden_channels(cfg.model_copy(update={"init": "random", "pruning": None}), None)
+        return tuple(source[i] for i in report.hidden_channels) if source else ()
     record = Path(cfg.path) / "prune.json" if cfg.path is not None else None
     if record is None or not record.is_file():
         return ()

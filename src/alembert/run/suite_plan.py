@@ -41,7 +41,9 @@ class SuiteRow(_Frozen):
     student: str | None = Field(
         default=None,
         description="Start from this student: a model folder, `general:<name>` (that general run's student) or "
-        "`general:<name>@step-N` (its snapshot at step N).",
+        "`general:<name>@step-N` (its snapshot at step N). `{task}` and `{seed}` in a folder are filled in, so a "
+        "row can start from an earlier row's students (`<output_dir>/{task}/<row>/seed-{seed}/student`, listed "
+        "after that row).",
     )
     set: list[str] = Field(default_factory=list, description="--set overrides of this row's runs.")
     paper_retention: float | None = Field(
@@ -209,10 +211,11 @@ def plan_glue_suite(config: GlueSuiteConfig, rows: list[str] | None = None) -> l
     return runs
 
 
-def _student_path(reference: str, generals: dict[str, DistillConfig]) -> str:
-    """A row's ``student``: a folder, or a general run's student (``general:name``) or snapshot (``@step-N``)."""
+def _student_path(reference: str, generals: dict[str, DistillConfig], task: str, seed: int) -> str:
+    """A row's ``student``: a folder (``{task}`` and ``{seed}`` filled in, e.g. another row's students), or a
+    general run's student (``general:name``) or snapshot (``@step-N``)."""
     if not reference.startswith("general:"):
-        return reference
+        return reference.replace("{task}", task).replace("{seed}", str(seed))
     name, _, snapshot = reference.removeprefix("general:").partition("@")
     general = generals[name]
     if not snapshot:
@@ -229,12 +232,13 @@ def _row_runs(
     generals: dict[str, DistillConfig],
 ) -> list[PlannedRun]:
     data_sets = [f"data.{key}={value}" for key, value in data.items()]
-    student = [f"student.path={_student_path(row.student, generals)}"] if row.student else []
     runs = []
     for seed in config.seeds:
+        source = _student_path(row.student, generals, task, seed) if row.student else None
+        student = [f"student.path={source}"] if source else []
         folder = Path(config.output_dir) / task / row.name / f"seed-{seed}"
         if row.finetune:
-            base = {"task": task, "model": {"path": _student_path(row.student, generals)}, "data": data}
+            base = {"task": task, "model": {"path": source}, "data": data}
             settings = [*config.finetune, *row.set, f"train.seed={seed}", f"output_dir={folder}"]
             planned = parse_config(FinetuneConfig, apply_overrides(base, settings), source="glue")
         else:
