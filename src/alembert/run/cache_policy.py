@@ -122,6 +122,11 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(existing).free
 
 
+def _run_cache_dir(run: RunContext) -> Path:
+    """The run's own cache folder, used when ``teacher.cache_dir`` is not set."""
+    return run.output_dir / "teacher-cache"
+
+
 def remove_run_cache(run: RunContext, config: DistillConfig) -> None:
     """Delete the run's own teacher cache once the run has finished; a ``teacher.cache_dir`` the user named stays.
 
@@ -129,9 +134,9 @@ def remove_run_cache(run: RunContext, config: DistillConfig) -> None:
     other run reads it, and on small tasks it is often larger than everything else the run writes. The log records
     the folder and the bytes freed.
     """
-    folder = run.output_dir / "teacher-cache"
     if config.teacher.cache_dir is not None:
         return
+    folder = _run_cache_dir(run)
     run.accelerator.wait_for_everyone()  # every process has finished reading it
     if not run.accelerator.is_main_process or not folder.is_dir():
         return
@@ -183,7 +188,7 @@ def open_stage_cache(
             dataset,
             requested,
             tokenizer=tokenizer,
-            cache_dir=Path(config.teacher.cache_dir or run.output_dir / "teacher-cache"),
+            cache_dir=Path(config.teacher.cache_dir) if config.teacher.cache_dir else _run_cache_dir(run),
             dtype=dtype,
             accelerator=run.accelerator,
         )

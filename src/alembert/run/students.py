@@ -94,9 +94,9 @@ def make_student(
         report.
     """
     saved = load_model(cfg.path, head=head, task=task) if cfg.path is not None else None
-    if saved is not None and cfg.init != "pruned":
-        return saved, None, None
-    if saved is None and cfg.init != "pruned":
+    if cfg.init != "pruned":
+        if saved is not None:
+            return saved, None, None
         student, init = build_student(teacher, cfg, masked_lm=task is None, vocab=vocab)
         return student, init, None
     source = teacher if saved is None else saved  # path + init: pruned cuts the saved model (iterative pruning)
@@ -133,15 +133,20 @@ def kept_hidden_channels(cfg: StudentConfig, report: PruneReport | None) -> tupl
     ``prune.json`` that ``alembert prune`` writes beside a model given as ``student.path``. A saved model cut again
     (``student.path`` with ``init: pruned``) keeps teacher channels only through such a record.
     """
-    if report is not None:
-        if cfg.pruning_settings.projections != "kept_channels":
-            return ()
-        if cfg.path is None:
-            return report.hidden_channels
-        source = kept_hidden_channels(cfg.model_copy(update={"init": "random", "pruning": None}), None)
-        return tuple(source[i] for i in report.hidden_channels) if source else ()
-    record = Path(cfg.path) / "prune.json" if cfg.path is not None else None
-    if record is None or not record.is_file():
+    if report is None:
+        return _recorded_channels(cfg.path) if cfg.path is not None else ()
+    if cfg.pruning_settings.projections != "kept_channels":
+        return ()
+    if cfg.path is None:
+        return report.hidden_channels
+    recorded = _recorded_channels(cfg.path)  # the saved model's own channels in the teacher, if it was cut from it
+    return tuple(recorded[i] for i in report.hidden_channels) if recorded else ()
+
+
+def _recorded_channels(path: str) -> tuple[int, ...]:
+    """The teacher channels kept by the cut that ``alembert prune`` recorded in ``path/prune.json``, else ``()``."""
+    record = Path(path) / "prune.json"
+    if not record.is_file():
         return ()
     try:
         channels = json.loads(record.read_text()).get("hidden_channels", [])
